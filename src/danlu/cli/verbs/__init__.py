@@ -1,0 +1,1 @@
+"""One module per ``danlu`` verb; see :mod:`danlu.cli` for the protocol."""

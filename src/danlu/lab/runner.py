@@ -1,0 +1,158 @@
+"""Run lab cards: seed, time, catch errors, collect results, write results.json and the report."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import pathlib
+import platform
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+import danlu
+from danlu.errors import UsageError
+from danlu.lab.card import CardContext, CardInfo
+from danlu.runtime import seed_everything
+
+
+@dataclass
+class CardRun:
+    """The outcome of one card run (what results.json stores per card)."""
+
+    info: CardInfo
+    verdict: str
+    reason: str = ""
+    table: list[dict[str, Any]] = field(default_factory=list)
+    notes: str = ""
+    figures: list[str] = field(default_factory=list)
+    captions: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    runtime_s: float = 0.0
+    device: str = "cpu"
+    seed: int = 0
+    mode: str = "quick"
+    budget: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        i = self.info
+        return {
+            "id": i.id, "title": i.title, "claim": i.claim, "source": i.source, "area": i.area,
+            "verdict": self.verdict, "reason": self.reason, "table": _jsonable(self.table),
+            "notes": self.notes, "figures": self.figures, "captions": self.captions,
+            "extra": _jsonable(self.extra), "runtime_s": round(self.runtime_s, 3),
+            "device": self.device, "seed": self.seed, "mode": self.mode,
+            "budget": _jsonable(self.budget), "error": self.error,
+        }
+
+
+def _jsonable(x: Any) -> Any:
+    """Convert tensors, numpy scalars/arrays and non-finite floats into strict-JSON values."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, torch.Tensor):
+        return _jsonable(x.detach().cpu().tolist())
+    if hasattr(x, "tolist") and not isinstance(x, (str, bytes)):
+        return _jsonable(x.tolist())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    if isinstance(x, (str, int, float, bool)) or x is None:
+        return x
+    return str(x)
+
+
+def run_card(info: CardInfo, *, device: torch.device, seed: int, mode: str, figure_dir: pathlib.Path) -> CardRun:
+    """Run one card; an exception becomes an ``error`` verdict with its traceback."""
+    budget = info.budget(mode)
+    run = CardRun(info=info, verdict="error", device=str(device), seed=seed, mode=mode, budget=budget)
+    ctx = CardContext(device=device, seed=seed, mode=mode, budget=budget, figure_dir=figure_dir, card_id=info.id)
+    t0 = time.perf_counter()
+    try:
+        seed_everything(seed)
+        result = info.fn(ctx)
+        result.validate(info.id)
+        run.verdict, run.reason, run.table = result.verdict, result.reason, result.table
+        run.notes, run.extra = result.notes, result.extra
+    except Exception as exc:  # a card that raises is reported, and the run goes on
+        run.verdict = "error"
+        run.reason = f"{type(exc).__name__}: {exc}"
+        run.error = traceback.format_exc()
+    finally:
+        run.runtime_s = time.perf_counter() - t0
+        run.figures, run.captions = list(ctx.figures), dict(ctx.captions)
+    return run
+
+
+def check_out_dir(out: pathlib.Path) -> pathlib.Path:
+    """Create ``out`` and check it is writable; raise :class:`UsageError` naming it if not."""
+    out = pathlib.Path(out)
+    try:
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+        probe = out / ".danlu-write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"--out {str(out)!r} is not a writable directory ({exc.strerror or exc})") from None
+    return out
+
+
+def run_lab(
+    cards: Sequence[CardInfo],
+    *,
+    out: pathlib.Path,
+    device: torch.device,
+    seed: int = 0,
+    mode: str = "quick",
+    on_start: Callable[[CardInfo], None] | None = None,
+    on_done: Callable[[CardRun], None] | None = None,
+) -> list[CardRun]:
+    """Run ``cards`` in order, write ``out/results.json`` and ``out/index.html``; return the runs."""
+    from danlu.lab.report import write_report
+
+    out = check_out_dir(out)
+    runs: list[CardRun] = []
+    started = _dt.datetime.now(_dt.UTC)
+    for info in cards:
+        if on_start:
+            on_start(info)
+        run = run_card(info, device=device, seed=seed, mode=mode, figure_dir=out / "figures")
+        runs.append(run)
+        if on_done:
+            on_done(run)
+    meta = {
+        "danlu_version": danlu.__version__,
+        "created": started.isoformat(timespec="seconds"),
+        "mode": mode,
+        "seed": seed,
+        "device": str(device),
+        "device_name": _device_name(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_threads": torch.get_num_threads(),
+        "total_runtime_s": round(sum(r.runtime_s for r in runs), 3),
+    }
+    results = {"meta": meta, "cards": [r.to_json() for r in runs]}
+    _atomic_write(out / "results.json", json.dumps(results, indent=2, allow_nan=False))
+    _atomic_write(out / "index.html", write_report(results))
+    return runs
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()
+
+
+def _atomic_write(path: pathlib.Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
