@@ -1,0 +1,174 @@
+"""FlashAttention's algorithm in readable pure torch: tiled online softmax with its own backward.
+
+Paper: "FlashAttention: Fast and Memory-Efficient Exact Attention with IO-Awareness"
+(Dao et al., arXiv:2205.14135) and "FlashAttention-2" (Dao, arXiv:2307.08691).
+
+Forward, per query block ``Q_i`` (``block_q`` rows), sweeping key blocks ``K_j, V_j``::
+
+    S_ij = Q_i K_j^T * scale                 (block_q, block_k)  -- the only score tile alive
+    m_new = max(m, rowmax(S_ij))             running max
+    P_ij = exp(S_ij - m_new)
+    l = l * exp(m - m_new) + rowsum(P_ij)    running sum
+    acc = acc * exp(m - m_new) + P_ij V_j
+    O_i = acc / l,  LSE_i = m + log(l)       (LSE saved for the backward)
+
+Backward (FlashAttention-2, Alg. 2): ``D = rowsum(dO * O)``; per tile recompute
+``P = exp(S - LSE)``, then ``dV += P^T dO``, ``dS = P * (dO V^T - D)``, ``dQ += dS K * scale``,
+``dK += dS^T Q * scale``. No (Nq, Nk) tensor is ever allocated, forward or backward.
+
+Conventions (as torch.nn.functional.scaled_dot_product_attention):
+    * ``causal=True`` masks key ``j > i`` for query ``i`` (top-left aligned, like SDPA's ``is_causal``).
+    * ``mask`` (optional) is a bool keep-mask broadcastable to (B, H, Nq, Nk); it is sliced per tile.
+    * Fully masked query rows (every key masked) output **zeros** with zero gradient, never NaN;
+      their LSE is ``-inf``.
+    * half/bfloat16 inputs accumulate in float32.
+"""
+
+from __future__ import annotations
+
+import torch
+
+DEFAULT_BLOCK_Q = 128
+DEFAULT_BLOCK_K = 128
+
+
+def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.promote_types(dtype, torch.float32)
+
+
+def _tile_scores(qi: torch.Tensor, kj: torch.Tensor, scale: float, i0: int, j0: int, causal: bool,
+                 mask: torch.Tensor | None) -> torch.Tensor:
+    """Scores of one tile with causal / user masks applied as -inf: (B, H, bq, bk)."""
+    s = torch.matmul(qi, kj.transpose(-1, -2)) * scale  # (B, H, bq, bk)
+    bq, bk = s.shape[-2], s.shape[-1]
+    if causal and j0 + bk - 1 > i0:  # tile crosses the diagonal
+        rows = torch.arange(i0, i0 + bq, device=s.device)[:, None]
+        cols = torch.arange(j0, j0 + bk, device=s.device)[None, :]
+        s = s.masked_fill(cols > rows, float("-inf"))
+    if mask is not None:
+        s = s.masked_fill(~mask[..., i0:i0 + bq, j0:j0 + bk], float("-inf"))
+    return s
+
+
+def _key_end(causal: bool, i1: int, nk: int) -> int:
+    """Exclusive end of the keys a query block ending at row ``i1`` can see."""
+    return min(nk, i1) if causal else nk
+
+
+def flash_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float,
+                  mask: torch.Tensor | None = None, block_q: int = DEFAULT_BLOCK_Q,
+                  block_k: int = DEFAULT_BLOCK_K) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tiled forward. q (B, H, Nq, D), k (B, H, Nk, D), v (B, H, Nk, Dv) -> (o (B, H, Nq, Dv), lse (B, H, Nq))."""
+    b, h, nq, _ = q.shape
+    nk, dv = k.shape[2], v.shape[-1]
+    acc_t = _acc_dtype(q.dtype)
+    if mask is not None:
+        mask = mask.expand(b, h, nq, nk)  # a view: no copy
+    out = torch.empty(b, h, nq, dv, dtype=q.dtype, device=q.device)
+    lse = torch.empty(b, h, nq, dtype=acc_t, device=q.device)
+    for i0 in range(0, nq, block_q):
+        i1 = min(i0 + block_q, nq)
+        qi = q[:, :, i0:i1].to(acc_t)                                             # (B, H, bq, D)
+        m = torch.full((b, h, i1 - i0, 1), float("-inf"), dtype=acc_t, device=q.device)
+        l = torch.zeros(b, h, i1 - i0, 1, dtype=acc_t, device=q.device)
+        acc = torch.zeros(b, h, i1 - i0, dv, dtype=acc_t, device=q.device)      # (B, H, bq, Dv)
+        for j0 in range(0, _key_end(causal, i1, nk), block_k):
+            j1 = min(j0 + block_k, nk)
+            s = _tile_scores(qi, k[:, :, j0:j1].to(acc_t), scale, i0, j0, causal, mask)  # (B, H, bq, bk)
+            m_new = torch.maximum(m, s.amax(-1, keepdim=True))
+            m_safe = torch.where(torch.isinf(m_new), torch.zeros_like(m_new), m_new)  # rows with no key yet
+            p = torch.exp(s - m_safe)                                              # (B, H, bq, bk)
+            alpha = torch.exp(m - m_safe)
+            l = l * alpha + p.sum(-1, keepdim=True)
+            acc = acc * alpha + torch.matmul(p, v[:, :, j0:j1].to(acc_t))
+            m = m_new
+        empty = l == 0                                                             # fully masked rows
+        out[:, :, i0:i1] = torch.where(empty, torch.zeros_like(acc), acc / torch.where(empty, 1.0, l)).to(q.dtype)
+        lse[:, :, i0:i1] = torch.where(empty, float("-inf"), m + torch.log(torch.where(empty, 1.0, l)))[..., 0]
+    return out, lse
+
+
+def flash_backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.Tensor,
+                   lse: torch.Tensor, causal: bool, scale: float, mask: torch.Tensor | None = None,
+                   block_q: int = DEFAULT_BLOCK_Q, block_k: int = DEFAULT_BLOCK_K,
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Tiled backward recomputing each probability tile from the saved LSE -> (dq, dk, dv)."""
+    b, h, nq, _ = q.shape
+    nk = k.shape[2]
+    acc_t = _acc_dtype(q.dtype)
+    if mask is not None:
+        mask = mask.expand(b, h, nq, nk)
+    do_a = do.to(acc_t)
+    delta = (do_a * o.to(acc_t)).sum(-1, keepdim=True)                             # (B, H, Nq, 1)
+    lse_safe = torch.where(torch.isinf(lse), torch.zeros_like(lse), lse)[..., None]  # (B, H, Nq, 1)
+    dq = torch.zeros(q.shape, dtype=acc_t, device=q.device)
+    dk = torch.zeros(k.shape, dtype=acc_t, device=q.device)
+    dv = torch.zeros(v.shape, dtype=acc_t, device=q.device)
+    for j0 in range(0, nk, block_k):
+        j1 = min(j0 + block_k, nk)
+        kj, vj = k[:, :, j0:j1].to(acc_t), v[:, :, j0:j1].to(acc_t)               # (B, H, bk, D)
+        first_q = (j0 // block_q) * block_q if causal else 0                        # earlier blocks see nothing
+        for i0 in range(first_q, nq, block_q):
+            i1 = min(i0 + block_q, nq)
+            qi = q[:, :, i0:i1].to(acc_t)
+            s = _tile_scores(qi, kj, scale, i0, j0, causal, mask)                   # (B, H, bq, bk)
+            p = torch.exp(s - lse_safe[:, :, i0:i1])                                # masked -> exp(-inf) = 0
+            doi = do_a[:, :, i0:i1]
+            dv[:, :, j0:j1] += torch.matmul(p.transpose(-1, -2), doi)
+            dp = torch.matmul(doi, vj.transpose(-1, -2))                            # (B, H, bq, bk)
+            ds = p * (dp - delta[:, :, i0:i1])
+            dq[:, :, i0:i1] += torch.matmul(ds, kj) * scale
+            dk[:, :, j0:j1] += torch.matmul(ds.transpose(-1, -2), qi) * scale
+    return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype)
+
+
+class FlashAttentionFunction(torch.autograd.Function):
+    """autograd.Function whose backward recomputes tiles from the saved LSE (no (Nq, Nk) tensor saved)."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, causal: bool, scale: float, mask, block_q: int, block_k: int):  # type: ignore[override]
+        o, lse = flash_forward(q, k, v, causal, scale, mask, block_q, block_k)
+        ctx.save_for_backward(q, k, v, o, lse)
+        ctx.mask = mask
+        ctx.args = (causal, scale, block_q, block_k)
+        return o
+
+    @staticmethod
+    def backward(ctx, do):  # type: ignore[override]
+        q, k, v, o, lse = ctx.saved_tensors
+        causal, scale, block_q, block_k = ctx.args
+        dq, dk, dv = flash_backward(do, q, k, v, o, lse, causal, scale, ctx.mask, block_q, block_k)
+        return dq, dk, dv, None, None, None, None, None
+
+
+def flash_attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
+                              scale: float | None = None, mask: torch.Tensor | None = None,
+                              block_q: int = DEFAULT_BLOCK_Q, block_k: int = DEFAULT_BLOCK_K) -> torch.Tensor:
+    """Exact softmax attention by tiles: q (B, H, Nq, D), k (B, H, Nk, D), v (B, H, Nk, Dv) -> (B, H, Nq, Dv).
+
+    Equal to ``torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale)``
+    (up to rounding) while holding at most one (block_q, block_k) score tile. ``scale`` defaults to
+    ``D ** -0.5``. Fully masked rows give zeros (SDPA's math path gives NaN there).
+    """
+    if scale is None:
+        scale = q.shape[-1] ** -0.5
+    return FlashAttentionFunction.apply(q, k, v, bool(causal), float(scale), mask, int(block_q), int(block_k))
+
+
+def softmax_attention_naive(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
+                            scale: float | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The textbook O(Nq·Nk)-memory form ``softmax(QK^T * scale + mask) V`` (the baseline flash is measured against).
+
+    Fully masked rows give zeros, as in :func:`flash_attention_reference`.
+    """
+    if scale is None:
+        scale = q.shape[-1] ** -0.5
+    s = torch.matmul(q, k.transpose(-1, -2)) * scale                             # (B, H, Nq, Nk)
+    keep = torch.ones(s.shape[-2:], dtype=torch.bool, device=q.device)
+    if causal:
+        keep = torch.tril(keep)
+    if mask is not None:
+        keep = keep & mask
+    s = s.masked_fill(~keep, float("-inf"))
+    p = torch.softmax(s, dim=-1).nan_to_num(0.0)                                  # fully masked rows -> 0
+    return torch.matmul(p, v)
