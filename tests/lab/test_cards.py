@@ -17,10 +17,8 @@ from danlu.lab.runner import run_card
 CARDS = list_cards()
 
 
-def _params():
-    for c in CARDS:
-        marks = [pytest.mark.slow] if c.slow else []
-        yield pytest.param(c, id=c.id, marks=marks)
+def _params() -> list:
+    return [pytest.param(c, id=c.id, marks=[pytest.mark.slow] if c.slow else []) for c in CARDS]
 
 
 def test_registry_is_not_empty():

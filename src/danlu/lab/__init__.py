@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from danlu.lab.card import CARDS, VERDICTS, CardContext, CardInfo, CardResult, card
+from danlu.lab.core import CARDS, VERDICTS, CardContext, CardInfo, CardResult, card
 
 
 def list_cards(area: str | None = None) -> list[CardInfo]:

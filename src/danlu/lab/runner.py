@@ -17,7 +17,7 @@ import torch
 
 import danlu
 from danlu.errors import UsageError
-from danlu.lab.card import CardContext, CardInfo
+from danlu.lab.core import CardContext, CardInfo
 from danlu.runtime import seed_everything
 
 
