@@ -61,7 +61,8 @@ def gaussian_projection(num_features: int, dim: int, *, orthogonal: bool = True,
     blocks = []
     for _ in range(-(-num_features // dim)):
         g = torch.randn(dim, dim, generator=generator, dtype=torch.float64)
-        qm, _ = torch.linalg.qr(g)                                                # (dim, dim) orthogonal
+        qm, r = torch.linalg.qr(g)                                                # (dim, dim) orthogonal
+        qm = qm * torch.sign(torch.diagonal(r))[None, :]                          # Haar-distributed (sign fix)
         blocks.append(qm.T)
     w = torch.cat(blocks, 0)[:num_features]                                       # (m, dim) unit rows
     norms = torch.randn(num_features, dim, generator=generator, dtype=torch.float64).norm(dim=1)
