@@ -1,0 +1,97 @@
+"""What a run shows and records: a rich progress bar, a JSONL log, a final summary table.
+
+Only rank 0 writes. ``log.jsonl`` has one JSON object per line: ``{"kind": "step", ...}`` every
+``log.every_steps`` optimizer steps (loss, metrics, lr, samples/s) and ``{"kind": "epoch", ...}``
+after each evaluation. On resume, records past the checkpoint's step are dropped first, so the
+log reads as if the run had never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pathlib
+from typing import Any
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v
+
+
+class RunLog:
+    """JSONL log plus an optional rich progress bar (``enabled=False`` on ranks other than 0)."""
+
+    def __init__(self, path: pathlib.Path, *, enabled: bool, progress: bool, total_steps: int) -> None:
+        self.path = path
+        self.enabled = enabled
+        self._file = open(path, "a", buffering=1) if enabled else None  # noqa: SIM115 - closed in close()
+        self._progress = None
+        self._task = None
+        if enabled and progress:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(TextColumn("[bold]train[/bold] ep {task.fields[epoch]}"), BarColumn(),
+                                      MofNCompleteColumn(), TimeElapsedColumn(),
+                                      TextColumn("{task.fields[stats]}"), transient=False)
+            self._task = self._progress.add_task("train", total=total_steps, epoch=0, stats="")
+            self._progress.start()
+
+    @staticmethod
+    def truncate_after(path: pathlib.Path, step: int) -> None:
+        """Drop records with ``step`` greater than ``step`` (atomically), used when resuming."""
+        if not path.is_file():
+            return
+        keep = []
+        for line in path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash
+            if rec.get("step", 0) <= step:
+                keep.append(line)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w") as f:
+            f.write("".join(k + "\n" for k in keep))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps({k: _clean(v) for k, v in record.items()}) + "\n")
+
+    def progress(self, step: int, epoch: int, stats: dict[str, float]) -> None:
+        if self._progress is not None:
+            text = "  ".join(f"{k} {v:.4g}" if k != "samples/s" else f"{k} {v:,.0f}" for k, v in stats.items())
+            self._progress.update(self._task, completed=step, epoch=epoch, stats=text)
+
+    def message(self, text: str) -> None:
+        if not self.enabled:
+            return
+        if self._progress is not None:
+            self._progress.console.print(text, highlight=False)
+        else:
+            print(text, flush=True)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def summary_table(metrics: dict[str, Any], title: str = "danlu train: final metrics") -> Any:
+    """A rich Table of the final metrics."""
+    from rich.table import Table
+
+    t = Table(title=title)
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for k, v in metrics.items():
+        t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    return t
