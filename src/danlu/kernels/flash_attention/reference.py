@@ -18,7 +18,8 @@ Backward (FlashAttention-2, Alg. 2): ``D = rowsum(dO * O)``; per tile recompute
 
 Conventions (as torch.nn.functional.scaled_dot_product_attention):
     * ``causal=True`` masks key ``j > i`` for query ``i`` (top-left aligned, like SDPA's ``is_causal``).
-    * ``mask`` (optional) is a bool keep-mask broadcastable to (B, H, Nq, Nk); it is sliced per tile.
+    * ``mask`` (optional) is a bool keep-mask broadcastable to (B, H, Nq, Nk); it is sliced per tile,
+      and tiles with no kept entry are skipped (block-sparse attention costs what its density costs).
     * Fully masked query rows (every key masked) output **zeros** with zero gradient, never NaN;
       their LSE is ``-inf``.
     * half/bfloat16 inputs accumulate in float32.
@@ -74,6 +75,8 @@ def flash_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: boo
         acc = torch.zeros(b, h, i1 - i0, dv, dtype=acc_t, device=q.device)      # (B, H, bq, Dv)
         for j0 in range(0, _key_end(causal, i1, nk), block_k):
             j1 = min(j0 + block_k, nk)
+            if mask is not None and not mask[..., i0:i1, j0:j1].any():
+                continue                                                           # empty tile: sparse saving
             s = _tile_scores(qi, k[:, :, j0:j1].to(acc_t), scale, i0, j0, causal, mask)  # (B, H, bq, bk)
             m_new = torch.maximum(m, s.amax(-1, keepdim=True))
             m_safe = torch.where(torch.isinf(m_new), torch.zeros_like(m_new), m_new)  # rows with no key yet
@@ -110,6 +113,8 @@ def flash_backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.
         first_q = (j0 // block_q) * block_q if causal else 0                        # earlier blocks see nothing
         for i0 in range(first_q, nq, block_q):
             i1 = min(i0 + block_q, nq)
+            if mask is not None and not mask[..., i0:i1, j0:j1].any():
+                continue
             qi = q[:, :, i0:i1].to(acc_t)
             s = _tile_scores(qi, kj, scale, i0, j0, causal, mask)                   # (B, H, bq, bk)
             p = torch.exp(s - lse_safe[:, :, i0:i1])                                # masked -> exp(-inf) = 0
