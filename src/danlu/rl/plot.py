@@ -1,0 +1,82 @@
+"""Grid-world figures in the style of S. Zhao's book: forbidden cells shaded orange, the target
+blue, policy arrows (length ~ probability; a circle for "stay") and the state values per cell."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import numpy as np
+
+from danlu.rl.solution import Solution, as_policy
+from danlu.rl.world import MOVES, WorldSpec
+
+FORBIDDEN_COLOR = "#f4b183"
+TARGET_COLOR = "#8fd3f4"
+
+
+def plot_grid(world: WorldSpec, *, values: np.ndarray | None = None, policy: Any = None, ax: Any = None,
+              title: str = "", fmt: str = "{:.1f}") -> Any:
+    """Draw ``world`` on ``ax`` (a new figure if None) with optional (S,) ``values`` and a policy
+    ((S, A) probabilities or (S,) actions). Returns the axes."""
+    from matplotlib.patches import Circle, Rectangle
+
+    from danlu.plotting import pyplot
+
+    if ax is None:
+        _, ax = pyplot().subplots(figsize=(0.7 * world.cols + 1, 0.7 * world.rows + 0.8))
+    R, C = world.rows, world.cols
+    for s in range(world.n_states):
+        r, c = world.cell(s)
+        color = TARGET_COLOR if s == world.target_state else FORBIDDEN_COLOR if world.forbidden_mask[s] else "white"
+        ax.add_patch(Rectangle((c, r), 1, 1, facecolor=color, edgecolor="0.3", lw=0.8))
+    pi = None if policy is None else as_policy(policy, world.n_states)
+    small = max(R, C) > 12
+    for s in range(world.n_states):
+        r, c = world.cell(s)
+        cx, cy = c + 0.5, r + 0.5
+        if pi is not None:
+            for a in range(4):
+                p = pi[s, a]
+                if p > 1e-9:
+                    dy, dx = MOVES[a]
+                    ax.arrow(cx, cy, 0.38 * p * dx, 0.38 * p * dy, head_width=0.12 * max(p, 0.3),
+                             head_length=0.1 * max(p, 0.3), length_includes_head=True, color="#2e7d32", lw=1.2)
+            if pi[s, 4] > 1e-9:
+                ax.add_patch(Circle((cx, cy), 0.12 * max(pi[s, 4], 0.3), fill=False, ec="#2e7d32", lw=1.2))
+        if values is not None and not small:
+            ax.text(c + 0.06, r + 0.94, fmt.format(values[s]), fontsize=7 if pi is not None else 9,
+                    ha="left" if pi is not None else "center", va="bottom" if pi is not None else "center",
+                    position=(c + 0.06, r + 0.94) if pi is not None else (cx, cy))
+    if values is not None and small:
+        ax.imshow(values.reshape(R, C), extent=(0, C, R, 0), cmap="viridis", alpha=0.6, zorder=0)
+    ax.set_xlim(0, C)
+    ax.set_ylim(R, 0)
+    ax.set_aspect("equal")
+    ax.set_xticks(np.arange(C) + 0.5, [str(i) for i in range(C)] if C <= 12 else [""] * C)
+    ax.set_yticks(np.arange(R) + 0.5, [str(i) for i in range(R)] if R <= 12 else [""] * R)
+    ax.tick_params(length=0)
+    ax.grid(False)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_solution(sol: Solution, path: str | pathlib.Path | None = None, *, title: str | None = None) -> Any:
+    """Two panels like the book's figures: the policy (arrows) and the state values. Saves to ``path``
+    if given; returns the figure."""
+    from danlu.plotting import pyplot
+
+    w = sol.world
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(2 * (0.7 * w.cols + 0.8), 0.7 * w.rows + 1.0))
+    plot_grid(w, policy=sol.policy, ax=axes[0], title="policy")
+    plot_grid(w, values=sol.values, ax=axes[1], title="state values")
+    fig.suptitle(title or f"{sol.algo} on {w.name} (gamma={w.gamma:g}, {sol.iterations} iterations)")
+    if path is not None:
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+    return fig

@@ -1,0 +1,82 @@
+"""One entry point over every algorithm: ``solve(algo, world, ...)`` and the ``ALGORITHMS`` registry.
+
+Each entry takes the world plus the common knobs the CLI exposes (``episodes``, ``episode_length``,
+``epsilon``, ``seed``) and ignores the ones it does not use; defaults follow the book's examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from danlu.errors import DanluError
+from danlu.registry import Registry
+from danlu.rl import dp, mc
+from danlu.rl.solution import Solution, as_world
+from danlu.rl.world import WorldSpec
+
+#: name -> fn(world: WorldSpec, **knobs) -> Solution
+ALGORITHMS: Registry[Callable[..., Solution]] = Registry("algorithm")
+
+
+def _opt(v: Any, default: Any) -> Any:
+    return default if v is None else v
+
+
+@ALGORITHMS.register("evaluate")
+def _evaluate(world: WorldSpec, *, policy: Any = None, **_: Any) -> Solution:
+    return dp.evaluate_policy(world, policy, method="closed_form")
+
+
+@ALGORITHMS.register("value_iteration")
+def _vi(world: WorldSpec, **_: Any) -> Solution:
+    return dp.value_iteration(world, tol=1e-8)
+
+
+@ALGORITHMS.register("policy_iteration")
+def _pi(world: WorldSpec, **_: Any) -> Solution:
+    return dp.policy_iteration(world)
+
+
+@ALGORITHMS.register("truncated_pi")
+def _tpi(world: WorldSpec, *, eval_steps: int | None = None, **_: Any) -> Solution:
+    return dp.truncated_policy_iteration(world, eval_steps=_opt(eval_steps, 5))
+
+
+@ALGORITHMS.register("mc_basic")
+def _mc_basic(world: WorldSpec, *, episodes: int | None = None, episode_length: int | None = None,
+              seed: int = 0, **_: Any) -> Solution:
+    return mc.mc_basic(world, episode_length=_opt(episode_length, 100), episodes_per_pair=_opt(episodes, 1),
+                       seed=seed)
+
+
+@ALGORITHMS.register("mc_es")
+def _mc_es(world: WorldSpec, *, episodes: int | None = None, episode_length: int | None = None,
+           seed: int = 0, **_: Any) -> Solution:
+    return mc.mc_exploring_starts(world, episodes=_opt(episodes, 40 * world.n_states * world.n_actions),
+                                  episode_length=_opt(episode_length, 50), seed=seed)
+
+
+@ALGORITHMS.register("mc_egreedy")
+def _mc_egreedy(world: WorldSpec, *, episodes: int | None = None, episode_length: int | None = None,
+                epsilon: float | None = None, epsilon_decay: float | None = None, seed: int = 0,
+                **_: Any) -> Solution:
+    return mc.mc_epsilon_greedy(world, episodes=_opt(episodes, 3000), episode_length=_opt(episode_length, 100),
+                                epsilon=_opt(epsilon, 0.5), epsilon_decay=epsilon_decay, seed=seed)
+
+
+def list_algorithms() -> list[str]:
+    return ALGORITHMS.names()
+
+
+def solve(algo: str, world: Any, *, gamma: float | None = None, **knobs: Any) -> Solution:
+    """Run algorithm ``algo`` (see :data:`ALGORITHMS`; unknown names list the valid ones) on ``world``
+    (WorldSpec, GridWorld or preset name), optionally with another discount ``gamma``."""
+    fn = ALGORITHMS.get(algo)
+    spec = as_world(world)
+    if gamma is not None:
+        spec = spec.replace(gamma=gamma)
+    for k in ("episodes", "episode_length"):
+        if knobs.get(k) is not None and knobs[k] < 1:
+            raise DanluError(f"{k} must be >= 1, got {knobs[k]}")
+    return fn(spec, **knobs)
