@@ -1,0 +1,149 @@
+"""Shared pieces of the training-tricks cards: data, a short training loop, evaluation, calibration.
+
+One loop for every card, readable top to bottom: sample a batch (order fixed by ``seed``), forward,
+loss, backward, optimizer step, schedule step, record the loss and the lr. Cards differ only in
+what they pass in (model, optimizer, schedule, loss) and what they measure.
+"""
+
+from __future__ import annotations
+
+import functools
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import TensorDataset
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+@functools.lru_cache(maxsize=8)
+def digits(seed: int, flatten: bool = True):
+    """sklearn digits splits (train ~1258 / val / test ~270), flattened to (N, 64) or images (N, 1, 8, 8)."""
+    from danlu.data import load_dataset
+
+    return load_dataset("digits", seed=seed, flatten=flatten)
+
+
+def subset(ds: TensorDataset, n: int, seed: int) -> TensorDataset:
+    """The first ``n`` items of a seeded permutation of ``ds``."""
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(ds), generator=g)[:n]
+    return TensorDataset(*(t[idx] for t in ds.tensors))
+
+
+@dataclass
+class Run:
+    """What :func:`train` records: per-step loss and lr, and ``evals`` rows from ``eval_fn``."""
+
+    losses: list[float] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)
+    evals: list[dict[str, float]] = field(default_factory=list)
+    snapshots: list[dict[str, Tensor]] = field(default_factory=list)
+
+
+def train(model: nn.Module, data: TensorDataset, *, steps: int, batch_size: int, optimizer: torch.optim.Optimizer,
+          seed: int, schedule: Any = None, loss_fn: LossFn = F.cross_entropy,
+          eval_fn: Callable[[nn.Module], dict[str, float]] | None = None, eval_every: int = 0,
+          snapshot_at: Sequence[int] = (), device: torch.device | None = None) -> Run:
+    """Train ``model`` for ``steps`` optimizer steps on mini-batches of ``data``.
+
+    Batches walk through seeded permutations of the data (epoch after epoch), so two runs with the
+    same ``seed`` see the same batches in the same order. ``eval_fn(model)`` runs (in eval mode) at
+    step 0, every ``eval_every`` steps and at the end; ``snapshot_at`` lists 0-based steps after
+    which a copy of the weights is kept (snapshot ensembles).
+    """
+    device = device or torch.device("cpu")
+    x_all, y_all = (t.to(device) for t in data.tensors)
+    n = len(x_all)
+    g = torch.Generator().manual_seed(seed)
+    perm, pos = torch.randperm(n, generator=g), 0
+    run, snaps = Run(), set(snapshot_at)
+
+    def evaluate(step: int) -> None:
+        if eval_fn is not None:
+            model.eval()
+            with torch.no_grad():
+                run.evals.append({"step": step, **eval_fn(model)})
+            model.train()
+
+    model.train()
+    evaluate(0)
+    for step in range(steps):
+        if pos + batch_size > n:
+            perm, pos = torch.randperm(n, generator=g), 0
+        idx = perm[pos:pos + batch_size].to(device)
+        pos += batch_size
+        x, y = x_all[idx], y_all[idx]                    # (B, ...), (B,)
+        loss = loss_fn(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
+        run.losses.append(loss.item())
+        if step in snaps:
+            run.snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        if eval_every and (step + 1) % eval_every == 0 and step + 1 < steps:
+            evaluate(step + 1)
+    evaluate(steps)
+    model.eval()
+    return run
+
+
+@torch.no_grad()
+def logits_of(model: nn.Module, ds: TensorDataset, device: torch.device | None = None) -> Tensor:
+    """Model outputs on all of ``ds`` in eval mode: (N, C)."""
+    model.eval()
+    x = ds.tensors[0].to(device or torch.device("cpu"))
+    return model(x).float().cpu()
+
+
+def accuracy(logits: Tensor, y: Tensor) -> float:
+    return (logits.argmax(1) == y).float().mean().item()
+
+
+def nll(logits: Tensor, y: Tensor) -> float:
+    return F.cross_entropy(logits, y).item()
+
+
+def metrics(model: nn.Module, ds: TensorDataset, prefix: str = "") -> dict[str, float]:
+    """``{prefix}acc`` and ``{prefix}loss`` (cross entropy) of ``model`` on ``ds``."""
+    out = logits_of(model, ds)
+    y = ds.tensors[1]
+    return {f"{prefix}acc": accuracy(out, y), f"{prefix}loss": nll(out, y)}
+
+
+def calibration(probs: Tensor, y: Tensor, bins: int = 15) -> tuple[float, list[dict[str, float]]]:
+    """Expected calibration error (Guo et al. 2017, arXiv:1706.04599) and reliability-diagram bins.
+
+    Top-label confidence is binned into ``bins`` equal-width bins over [0, 1] (right-closed, as
+    torchmetrics' MulticlassCalibrationError with ``norm="l1"``); ECE = sum over bins of
+    ``(count / N) * |accuracy - mean confidence|``. probs (N, C), y (N,).
+    """
+    conf, pred = probs.max(1)
+    correct = (pred == y).float()
+    edges = torch.linspace(0, 1, bins + 1, dtype=conf.dtype)
+    which = torch.bucketize(conf, edges[1:-1], right=False)  # bin i holds (edge_i, edge_{i+1}]
+    ece, rows = 0.0, []
+    for i in range(bins):
+        m = which == i
+        cnt = int(m.sum())
+        if cnt:
+            acc, c = correct[m].mean().item(), conf[m].mean().item()
+            ece += cnt / len(y) * abs(acc - c)
+            rows.append({"lo": edges[i].item(), "hi": edges[i + 1].item(), "count": cnt, "acc": acc, "conf": c})
+    return ece, rows
+
+
+def median(xs: Sequence[float]) -> float:
+    return float(statistics.median(xs))
+
+
+def fmt_seeds(seeds: Sequence[int]) -> str:
+    return "seeds " + ", ".join(str(s) for s in seeds)
