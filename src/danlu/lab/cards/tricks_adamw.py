@@ -61,7 +61,7 @@ def tr_adamw(ctx: CardContext) -> CardResult:
 
     fig, axes = subplots(1, 2, width=4.4, height=3.6)
     for ax, (name, g) in zip(axes[0], grids.items(), strict=True):
-        im = ax.imshow(g, vmin=min(min(r) for gg in grids.values() for r in gg), vmax=1.0, cmap="viridis",
+        ax.imshow(g, vmin=min(min(r) for gg in grids.values() for r in gg), vmax=1.0, cmap="viridis",
                        origin="lower", aspect="auto")
         for i, row in enumerate(g):
             for j, v in enumerate(row):
