@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from metrics_coco_ref import pycocotools_eval
 
 from danlu.metrics.detection import CocoParams, coco_map
 from danlu.metrics.detection.synthetic import synthetic_coco
-from metrics_coco_ref import pycocotools_eval
 
 pytest.importorskip("pycocotools")
 

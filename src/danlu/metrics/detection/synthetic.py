@@ -50,8 +50,8 @@ def synthetic_coco(*, num_images: int = 50, num_categories: int = 8, gt_per_imag
         x, y = rng.uniform(0, image_size - w), rng.uniform(0, image_size - h)
         return [float(x), float(y), float(w), float(h)]
 
-    def score() -> float:
-        s = float(rng.random())
+    def score(lo: float = 0.0, hi: float = 1.0) -> float:
+        s = float(rng.uniform(lo, hi))
         return round(s, 1) if rng.random() < tie_frac else s
 
     for img in img_ids:
@@ -86,11 +86,11 @@ def synthetic_coco(*, num_images: int = 50, num_categories: int = 8, gt_per_imag
                     nb = list(box)  # exact duplicate: IoU 1, and ties between gts of equal boxes
                 c = cat if rng.random() > 0.05 else int(rng.choice(cat_ids))
                 dets.append({"image_id": int(img), "category_id": c, "bbox": [float(v) for v in nb],
-                             "score": score()})
+                             "score": score(0.3, 1.0)})
                 n_dets -= 1
         for _ in range(max(n_dets, 0)):
             c = int(rng.choice([g[0] for g in gts])) if gts and rng.random() < 0.6 else int(rng.choice(cat_ids))
-            dets.append({"image_id": int(img), "category_id": c, "bbox": rand_box(60.0), "score": score()})
+            dets.append({"image_id": int(img), "category_id": c, "bbox": rand_box(60.0), "score": score(0.0, 0.7)})
         if rng.random() < crowded_image_frac:
             c = int(rng.choice(cat_ids))
             for _ in range(120):
