@@ -32,7 +32,7 @@ def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None,
     """
     keep = torch.ones_like(scores, dtype=torch.bool)
     if valid_lens is not None:
-        if valid_lens.dim() == scores.dim() - 2:
+        if tuple(valid_lens.shape) == tuple(scores.shape[:-2]):
             valid_lens = valid_lens[..., None].expand(*scores.shape[:-1])
         if tuple(valid_lens.shape) != tuple(scores.shape[:-1]):
             raise DanluError(f"masked_softmax: valid_lens of shape {tuple(valid_lens.shape)} does not match "
