@@ -22,8 +22,6 @@ import torch
 import triton
 import triton.language as tl
 
-from danlu.errors import DanluError
-
 #: True when Triton runs kernels in its numpy interpreter (decided at import, like Triton itself).
 INTERPRET: bool = os.environ.get("TRITON_INTERPRET", "0").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -60,11 +58,11 @@ def upcast_flag(dtype: torch.dtype) -> bool:
 
 
 def why_unsupported(tensors: Mapping[str, torch.Tensor], *, max_dim: int = 128) -> str | None:
-    """Reason the Triton kernels cannot take these tensors, or None if they can.
+    """Reason these tensors do not have a shape the Triton kernels take, or None if they do.
 
-    Checks: every tensor is 4-D ``(B, H, N, D)``, on one device that Triton can use, of one dtype
-    in :data:`SUPPORTED_DTYPES`, with ``B`` and ``H`` equal, ``N >= 1``, ``D <= max_dim`` and
-    ``B * H <= 65535``.
+    Checks: every tensor is 4-D ``(B, H, N, D)``, all on one device with one dtype, ``B`` and ``H``
+    equal, ``N >= 1``, ``1 <= D <= max_dim`` and ``B * H <= 65535``. Whether Triton can run on that
+    device and dtype is :func:`why_not_runnable` (checked last, so shape errors are named first).
     """
     items = list(tensors.items())
     for name, t in items:
@@ -80,12 +78,6 @@ def why_unsupported(tensors: Mapping[str, torch.Tensor], *, max_dim: int = 128) 
             return f"{name} has dtype {t.dtype} but {name0} has {t0.dtype}; use one dtype"
         if t.shape[:2] != t0.shape[:2]:
             return f"{name} has (B, H) = {tuple(t.shape[:2])} but {name0} has {tuple(t0.shape[:2])}"
-    if not device_ok(t0):
-        return (f"inputs are on {t0.device}; the Triton backend needs CUDA tensors "
-                "(or CPU tensors with TRITON_INTERPRET=1 set before danlu's Triton modules are imported)")
-    if t0.dtype not in SUPPORTED_DTYPES:
-        return (f"dtype {t0.dtype} is not supported by the Triton backend (expected float16 or bfloat16); "
-                "cast the inputs or use backend='reference'")
     for name, t in items:
         if t.shape[2] < 1:
             return f"{name} has N = 0 tokens; expected at least 1"
@@ -96,11 +88,15 @@ def why_unsupported(tensors: Mapping[str, torch.Tensor], *, max_dim: int = 128) 
     return None
 
 
-def check_supported(tensors: Mapping[str, torch.Tensor], *, backend: str, max_dim: int = 128) -> None:
-    """Raise :class:`DanluError` naming the problem if :func:`why_unsupported` finds one."""
-    reason = why_unsupported(tensors, max_dim=max_dim)
-    if reason is not None:
-        raise DanluError(f"{backend}: {reason}")
+def why_not_runnable(t: torch.Tensor) -> str | None:
+    """Reason Triton cannot run on ``t``'s dtype or device (fp32, plain CPU), or None."""
+    if t.dtype not in SUPPORTED_DTYPES:
+        return (f"dtype {t.dtype} is not supported by the Triton backend (expected float16 or bfloat16); "
+                "cast the inputs or use backend='reference'")
+    if not device_ok(t):
+        return (f"inputs are on {t.device}; the Triton backend needs CUDA tensors "
+                "(or CPU tensors with TRITON_INTERPRET=1 set before danlu's Triton modules are imported)")
+    return None
 
 
 @contextlib.contextmanager

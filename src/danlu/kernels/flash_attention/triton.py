@@ -39,6 +39,7 @@ from danlu.kernels._triton_utils import (
     mma,
     strides,
     upcast_flag,
+    why_not_runnable,
     why_unsupported,
 )
 
@@ -396,7 +397,7 @@ def _why_not(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) ->
     if causal and q.shape[2] != k.shape[2]:
         return (f"causal attention needs Nq == Nk, got Nq = {q.shape[2]}, Nk = {k.shape[2]} "
                 "(use causal=False or the reference backend)")
-    return None
+    return why_not_runnable(q)
 
 
 def triton_supports(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> bool:

@@ -1,0 +1,191 @@
+"""Triton FlashAttention vs torch SDPA (float64, same inputs) and danlu's reference backend.
+
+How this runs without a GPU: Triton reads ``TRITON_INTERPRET`` when a kernel is decorated, so the
+kernel tests cannot switch it on inside this process. ``test_kernels_under_triton_interpreter``
+re-runs this file in a subprocess with ``TRITON_INTERPRET=1`` (CPU, numpy), where the
+``needs_kernels`` tests run at tiny shapes; on a CUDA machine they also run directly, and the
+``gpu`` tests add real shapes. Bad-input tests need no kernel launch and run everywhere.
+
+Error metric: ``rel = ||out - ref||_2 / ||ref||_2`` against SDPA computed in float64 from the same
+fp16/bf16 inputs. Tolerances per dtype (a few units of the dtype's rounding, eps16 = 2^-11 ~ 4.9e-4,
+eps_bf16 = 2^-8 ~ 3.9e-3): fp16 out 2e-3 / grads 3e-3; bf16 out 1.2e-2 / grads 2e-2.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+pytest.importorskip("triton")
+
+from danlu.errors import DanluError  # noqa: E402
+from danlu.kernels.flash_attention import flash_attention  # noqa: E402
+from danlu.kernels.flash_attention.triton import flash_attention_triton, triton_supports  # noqa: E402
+
+INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
+CUDA = torch.cuda.is_available()
+DEVICE = "cuda" if CUDA and not INTERPRET else "cpu"
+needs_kernels = pytest.mark.skipif(not (INTERPRET or CUDA),
+                                   reason="kernels run under TRITON_INTERPRET=1 (subprocess test) or on CUDA")
+TOL = {torch.float16: (2e-3, 3e-3), torch.bfloat16: (1.2e-2, 2e-2)}  # (output, gradients)
+DTYPES = [torch.float16, torch.bfloat16]
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    """||a - b|| / ||b||, with ||b|| floored at RMS 1e-3 (an exactly-zero gradient, e.g. N = 1, stays finite)."""
+    floor = 1e-3 * b.numel() ** 0.5
+    return ((a.double() - b.double()).norm() / b.double().norm().clamp_min(floor)).item()
+
+
+def make(b, h, nq, nk, d, dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(b, h, n, d, generator=g).to(DEVICE, dtype) for n in (nq, nk, nk))
+    return [t.requires_grad_() for t in (q, k, v)]
+
+
+def run_and_grads(fn, q, k, v, do):
+    o = fn(q, k, v)
+    return (o, *torch.autograd.grad(o, (q, k, v), do))
+
+
+def sdpa64(causal, scale=None):
+    def fn(a, b, c):
+        return F.scaled_dot_product_attention(a, b, c, is_causal=causal, scale=scale)
+    return fn
+
+
+def check_against_sdpa(b, h, nq, nk, d, causal, dtype, scale=None):
+    q, k, v = make(b, h, nq, nk, d, dtype)
+    do = torch.randn(b, h, nq, d, generator=torch.Generator().manual_seed(1)).to(DEVICE, dtype)
+    got = run_and_grads(lambda a, b_, c: flash_attention_triton(a, b_, c, causal, scale), q, k, v, do)
+    ref = run_and_grads(sdpa64(causal, scale),
+                        *(t.detach().double().requires_grad_() for t in (q, k, v)), do.double())
+    tol_o, tol_g = TOL[dtype]
+    errs = [rel(x, y) for x, y in zip(got, ref)]
+    assert got[0].dtype == dtype and got[0].shape == (b, h, nq, d)
+    assert errs[0] <= tol_o, f"output rel err {errs[0]:.2e} > {tol_o}"
+    for name, e in zip("qkv", errs[1:]):
+        assert e <= tol_g, f"d{name} rel err {e:.2e} > {tol_g} (all: {errs})"
+
+
+# --------------------------------------------------------------------------- interpreter (or CUDA)
+@needs_kernels
+@pytest.mark.parametrize("dtype", DTYPES, ids=["fp16", "bf16"])
+@pytest.mark.parametrize(("nq", "nk", "d", "causal"), [
+    (63, 63, 32, True),     # odd N, causal diagonal crosses tiles
+    (100, 100, 64, False),  # tail tile
+    (100, 100, 64, True),
+    (37, 100, 32, False),   # Nq != Nk
+    (100, 37, 48, False),   # Nq > Nk, head dim padded 48 -> 64
+    (1, 1, 32, True),       # a single token
+])
+def test_matches_sdpa(nq, nk, d, causal, dtype):
+    check_against_sdpa(1, 2, nq, nk, d, causal, dtype)
+
+
+@needs_kernels
+def test_custom_scale_and_batch():
+    check_against_sdpa(2, 1, 40, 40, 32, True, torch.float16, scale=0.3)
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", DTYPES, ids=["fp16", "bf16"])
+def test_fp32_accumulation(dtype):
+    """Error within a few roundings of the exact answer: a half-precision accumulator over 100 keys would not be.
+
+    fp16: <= 2x the rounding of the exact output. bf16: <= 4x, since P is also rounded to bf16 before the
+    P @ V tensor-core product (as in FlashAttention-2), one more rounding of the same size (measured ~3.1x).
+    """
+    q, k, v = make(1, 2, 100, 100, 64, dtype, seed=3)
+    with torch.no_grad():
+        o = flash_attention_triton(q, k, v, False, None)
+        exact = F.scaled_dot_product_attention(q.double(), k.double(), v.double())
+    rounding = rel(exact.to(dtype), exact)
+    factor = 2.0 if dtype == torch.float16 else 4.0
+    assert rel(o, exact) <= factor * rounding + 1e-4, (rel(o, exact), rounding)
+
+
+@needs_kernels
+def test_matches_danlu_reference_backend():
+    q, k, v = make(1, 2, 70, 70, 32, torch.float16, seed=5)
+    do = torch.randn(1, 2, 70, 32, generator=torch.Generator().manual_seed(6)).to(DEVICE, torch.float16)
+    got = run_and_grads(lambda a, b, c: flash_attention_triton(a, b, c, True, None), q, k, v, do)
+    ref = run_and_grads(lambda a, b, c: flash_attention(a, b, c, causal=True, backend="reference"),
+                        *(t.detach().float().requires_grad_() for t in (q, k, v)), do.float())
+    for x, y in zip(got, ref):
+        assert rel(x, y) <= TOL[torch.float16][1]
+
+
+@needs_kernels
+def test_non_contiguous_inputs_read_by_stride():
+    """(B, N, H, D) storage transposed to (B, H, N, D): same numbers as the contiguous copy, no copy made."""
+    g = torch.Generator().manual_seed(7)
+    base = [torch.randn(1, 50, 2, 32, generator=g).to(DEVICE, torch.float16) for _ in range(3)]
+    q, k, v = (t.transpose(1, 2).requires_grad_() for t in base)                # (1, 2, 50, 32) strided
+    assert not q.is_contiguous()
+    qc, kc, vc = (t.detach().contiguous().requires_grad_() for t in (q, k, v))
+    do = torch.randn(1, 2, 50, 32, generator=g).to(DEVICE, torch.float16)
+    a = run_and_grads(lambda x, y, z: flash_attention_triton(x, y, z, True, None), q, k, v, do.transpose(2, 3)
+                      .contiguous().transpose(2, 3))
+    b = run_and_grads(lambda x, y, z: flash_attention_triton(x, y, z, True, None), qc, kc, vc, do)
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
+
+
+# ------------------------------------------------------------------------------- bad input (anywhere)
+def _t(*shape, dtype=torch.float16, device=DEVICE):
+    return torch.zeros(*shape, dtype=dtype, device=device)
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    ((_t(1, 2, 8, 32, dtype=torch.float32),) * 3 + (False,), "float16 or bfloat16"),
+    ((_t(1, 2, 8, 256),) * 3 + (False,), "1..128"),
+    ((_t(1, 2, 8, 32), _t(1, 2, 9, 32), _t(1, 2, 9, 32), True), "Nq == Nk"),
+    ((_t(1, 2, 8, 32), _t(1, 2, 8, 32), _t(1, 2, 8, 16), False), "head dims differ"),
+    ((_t(1, 2, 8, 32), _t(1, 2, 8, 32), _t(1, 2, 7, 32), False), "must match"),
+    ((_t(2, 8, 32),) * 3 + (False,), "4-D"),
+    ((_t(1, 2, 8, 32), _t(1, 2, 8, 32, device="meta"), _t(1, 2, 8, 32), False), "one device"),
+], ids=["fp32", "d256", "causal-nq-nk", "dv", "nk-v", "3d", "devices"])
+def test_bad_input_clear_error(args, needle):
+    assert not triton_supports(*args)
+    with pytest.raises(DanluError, match=needle):
+        flash_attention_triton(*args)
+
+
+@pytest.mark.skipif(INTERPRET or CUDA, reason="checks the plain-CPU refusal")
+def test_cpu_without_interpreter_is_refused():
+    q = _t(1, 1, 8, 32)
+    assert not triton_supports(q, q, q, False)
+    with pytest.raises(DanluError, match="CUDA"):
+        flash_attention_triton(q, q, q, False)
+
+
+# ---------------------------------------------------------------------------------------- GPU shapes
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES, ids=["fp16", "bf16"])
+@pytest.mark.parametrize(("nq", "nk", "d", "causal"), [
+    (1024, 1024, 64, True), (2048, 2048, 128, False), (1000, 3000, 64, False), (2047, 2047, 128, True),
+    (513, 513, 32, True), (777, 777, 80, False),
+])
+def test_gpu_shapes(nq, nk, d, causal, dtype):
+    check_against_sdpa(2, 4, nq, nk, d, causal, dtype)
+
+
+# ------------------------------------------------------------------------------ interpreter launcher
+@pytest.mark.skipif(INTERPRET, reason="already inside the interpreter run")
+def test_kernels_under_triton_interpreter(request):
+    """Runs this file's kernel tests on CPU with TRITON_INTERPRET=1 in a fresh interpreter."""
+    env = {**os.environ, "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1"}
+    markexpr = request.config.getoption("markexpr") or "not slow and not gpu"
+    cmd = [sys.executable, "-m", "pytest", str(Path(__file__)), "-q", "-p", "no:cacheprovider", "-m", markexpr,
+           "-k", "not test_kernels_under_triton_interpreter"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200,
+                       cwd=Path(__file__).resolve().parents[2])
+    assert r.returncode == 0, f"interpreter run failed:\n{r.stdout[-8000:]}\n{r.stderr[-3000:]}"
+    assert " passed" in r.stdout, r.stdout[-2000:]
