@@ -1,0 +1,55 @@
+"""TFRecord without TensorFlow: framing, CRC32C, GZIP/ZLIB, tf.train.Example, indexes, datasets.
+
+Byte-compatible with TensorFlow's ``tf.io.TFRecordWriter`` / ``tf.data.TFRecordDataset`` and
+``tf.train.Example``; CRCs are checked on read by default (the ``tfrecord`` package checks none).
+
+    >>> from danlu.data.tfrecord import (TFRecordWriter, read_records, make_example, parse_example,
+    ...                                  FixedLenFeature, VarLenFeature)
+    >>> with TFRecordWriter("/tmp/demo.tfrecord.gz", compression="gzip") as w:
+    ...     for i in range(3):
+    ...         w.write(make_example({"x": [float(i), 1.0], "tags": list(range(i))}))
+    >>> spec = {"x": FixedLenFeature([2], "float32"), "tags": VarLenFeature("int64")}
+    >>> [parse_example(r, spec)["tags"].tolist() for r in read_records("/tmp/demo.tfrecord.gz")]
+    [[], [0], [0, 1]]
+
+Modules: ``crc`` (masked CRC32C), ``reader``/``writer`` (framing), ``compression``, ``example``
+(dict <-> message), ``spec`` (decode per feature spec), ``index``, ``dataset`` (PyTorch datasets),
+``proto`` (generated message classes; tools/gen_proto.sh).
+"""
+
+from danlu.data.tfrecord.crc import crc32c, mask_crc, masked_crc32c, unmask_crc
+from danlu.data.tfrecord.dataset import TFRecordDataset, TFRecordIndexedDataset, consumer_slot
+from danlu.data.tfrecord.errors import CorruptRecordError
+from danlu.data.tfrecord.example import (
+    dict_to_record,
+    example_to_dict,
+    make_example,
+    make_sequence_example,
+    record_to_dict,
+    sequence_example_to_dict,
+)
+from danlu.data.tfrecord.index import build_index, count_records, create_index, read_index, write_index
+from danlu.data.tfrecord.proto import Example, Feature, Features, SequenceExample
+from danlu.data.tfrecord.reader import Problem, read_records, scan_records
+from danlu.data.tfrecord.spec import (
+    ExampleDecoder,
+    FixedLenFeature,
+    FixedLenSequenceFeature,
+    RawFeature,
+    VarLenFeature,
+    parse_example,
+    parse_examples,
+    parse_sequence_example,
+    to_torch,
+)
+from danlu.data.tfrecord.writer import TFRecordWriter, frame, write_records
+
+__all__ = [
+    "CorruptRecordError", "Example", "ExampleDecoder", "Feature", "Features", "FixedLenFeature",
+    "FixedLenSequenceFeature", "Problem", "RawFeature", "SequenceExample", "TFRecordDataset",
+    "TFRecordIndexedDataset", "TFRecordWriter", "VarLenFeature", "build_index", "consumer_slot",
+    "count_records", "crc32c", "create_index", "dict_to_record", "example_to_dict", "frame", "make_example",
+    "make_sequence_example", "mask_crc", "masked_crc32c", "parse_example", "parse_examples",
+    "parse_sequence_example", "read_index", "read_records", "record_to_dict", "scan_records",
+    "sequence_example_to_dict", "to_torch", "unmask_crc", "write_index", "write_records",
+]

@@ -1,0 +1,268 @@
+"""Decode Examples to numpy per a feature spec (TensorFlow's ``tf.io.parse_example`` semantics).
+
+Spec entries mirror ``tf.io``: :class:`FixedLenFeature` (shape, dtype, optional default),
+:class:`VarLenFeature` (1-D, any length; TF returns a SparseTensor, here the values array),
+:class:`FixedLenSequenceFeature` (per step of a SequenceExample feature list), plus
+:class:`RawFeature`: one bytes value reinterpreted as a numeric array (``tf.io.decode_raw``).
+
+    >>> import numpy as np
+    >>> from danlu.data.tfrecord import make_example, parse_example, FixedLenFeature, VarLenFeature
+    >>> rec = make_example({"x": [1.0, 2.0], "tags": [3, 4, 5]}).SerializeToString()
+    >>> out = parse_example(rec, {"x": FixedLenFeature([2], "float32"), "tags": VarLenFeature("int64"),
+    ...                           "w": FixedLenFeature([], "float32", default_value=1.0)})
+    >>> out["x"], out["tags"], out["w"]
+    (array([1., 2.], dtype=float32), array([3, 4, 5]), array(1., dtype=float32))
+
+dtypes: ``"int64"``, ``"float32"`` (or ``"float"``), ``"bytes"`` (or ``"string"``; an object array
+of ``bytes``). Missing FixedLen features without a default, a wrong kind or a wrong count raise
+:class:`danlu.errors.DanluError` naming the feature.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from danlu.data.tfrecord.proto import Example, SequenceExample
+from danlu.errors import DanluError
+
+_DT = {"int64": ("int64_list", np.int64), "float32": ("float_list", np.float32), "float": ("float_list", np.float32),
+       "bytes": ("bytes_list", object), "string": ("bytes_list", object)}
+
+
+def _dtype(dtype: Any) -> str:
+    key = np.dtype(dtype).name if not isinstance(dtype, str) and dtype is not object else str(dtype)
+    key = {"object": "bytes", "str": "bytes"}.get(key, key)
+    if key not in _DT:
+        raise DanluError(f"unsupported feature dtype {dtype!r}; expected int64, float32 or bytes")
+    return key
+
+
+@dataclass(frozen=True)
+class FixedLenFeature:
+    """A feature with exactly ``prod(shape)`` values, returned with ``shape`` (``[]`` = scalar)."""
+
+    shape: Sequence[int]
+    dtype: Any
+    default_value: Any = None
+
+
+@dataclass(frozen=True)
+class VarLenFeature:
+    """A feature with any number of values, returned as a 1-D array."""
+
+    dtype: Any
+
+
+@dataclass(frozen=True)
+class FixedLenSequenceFeature:
+    """Per-step feature of a SequenceExample feature list: returns ``(T, *shape)``."""
+
+    shape: Sequence[int]
+    dtype: Any
+    allow_missing: bool = False
+    default_value: Any = None
+
+
+@dataclass(frozen=True)
+class RawFeature:
+    """One bytes value decoded like ``tf.io.decode_raw`` (little-endian) into ``dtype``, then reshaped."""
+
+    shape: Sequence[int]
+    dtype: Any = "uint8"
+
+
+def _values(feature, name: str, kind: str, np_dtype) -> np.ndarray:
+    have = feature.WhichOneof("kind")
+    if have != kind:
+        if have is None:  # an empty Feature: zero values of any kind
+            return np.zeros(0, dtype=np_dtype)
+        raise DanluError(f"feature {name!r} is a {have}, the spec expects a {kind}")
+    vals = getattr(feature, kind).value
+    if np_dtype is object:
+        out = np.empty(len(vals), dtype=object)
+        out[:] = list(vals)
+        return out
+    return np.array(vals, dtype=np_dtype)
+
+
+def _fail():
+    raise ValueError
+
+
+class _Field:
+    """One compiled spec entry."""
+
+    def __init__(self, name: str, spec: Any) -> None:
+        self.name, self.spec = name, spec
+        if isinstance(spec, RawFeature):
+            self.kind, self.np_dtype = "bytes_list", np.dtype(spec.dtype).newbyteorder("<")
+            self.shape = tuple(spec.shape)
+            return
+        if not isinstance(spec, FixedLenFeature | VarLenFeature | FixedLenSequenceFeature):
+            raise DanluError(f"spec for {name!r} must be FixedLenFeature, VarLenFeature, FixedLenSequenceFeature "
+                             f"or RawFeature, got {type(spec).__name__}")
+        self.kind, self.np_dtype = _DT[_dtype(spec.dtype)]
+        self.shape = tuple(getattr(spec, "shape", ()) or ())
+        self.size = math.prod(self.shape)
+        self.default = None
+        if getattr(spec, "default_value", None) is not None:
+            d = np.asarray(spec.default_value, dtype=self.np_dtype)
+            if d.size not in (1, self.size):
+                raise DanluError(f"default_value of {name!r} has {d.size} values, shape {list(self.shape)} needs "
+                                 f"{self.size}")
+            self.default = np.broadcast_to(d.reshape(-1), (self.size,)).reshape(self.shape).copy()
+
+    def fast(self) -> Callable[[Any], np.ndarray]:
+        """A decoder for the common case (present, right kind, right count); it raises otherwise."""
+        kind, dt, shape = self.kind, self.np_dtype, self.shape
+        if isinstance(self.spec, RawFeature):
+            def raw(f):
+                (b,) = f.bytes_list.value
+                return np.frombuffer(b, dtype=dt).reshape(shape).copy()
+            return raw
+        if dt is object or isinstance(self.spec, FixedLenSequenceFeature):
+            return lambda f: _fail()
+        if isinstance(self.spec, VarLenFeature):
+            def var(f):
+                v = getattr(f, kind).value
+                if not v:
+                    raise ValueError
+                return np.fromiter(v, dt, len(v))
+            return var
+        size = self.size
+        if shape == ():
+            def scalar(f):
+                (x,) = getattr(f, kind).value
+                return np.array(x, dtype=dt)
+            return scalar
+
+        def fixed(f):
+            v = getattr(f, kind).value
+            if len(v) != size:
+                raise ValueError
+            return np.fromiter(v, dt, size).reshape(shape)
+        return fixed
+
+    def decode(self, fmap) -> np.ndarray:
+        spec, name = self.spec, self.name
+        if name not in fmap:
+            if isinstance(spec, VarLenFeature):
+                return np.zeros(0, dtype=self.np_dtype)
+            if self.default is not None:
+                return self.default.copy()
+            raise DanluError(f"feature {name!r} is missing and its FixedLenFeature has no default_value")
+        f = fmap[name]
+        if isinstance(spec, RawFeature):
+            if f.WhichOneof("kind") != "bytes_list" or len(f.bytes_list.value) != 1:
+                raise DanluError(f"feature {name!r}: RawFeature needs exactly one bytes value")
+            raw = f.bytes_list.value[0]
+            if len(raw) % self.np_dtype.itemsize:
+                raise DanluError(f"feature {name!r}: {len(raw)} bytes is not a whole number of {self.np_dtype}")
+            try:
+                return np.frombuffer(raw, dtype=self.np_dtype).reshape(self.shape).copy()  # writable
+            except ValueError:
+                raise DanluError(f"feature {name!r}: {len(raw) // self.np_dtype.itemsize} values do not fit "
+                                 f"shape {list(self.shape)}") from None
+        v = _values(f, name, self.kind, self.np_dtype)
+        if isinstance(spec, VarLenFeature):
+            return v
+        if v.size != self.size:
+            raise DanluError(f"feature {name!r} has {v.size} values, FixedLenFeature{list(self.shape)} needs {self.size}")
+        return v.reshape(self.shape)
+
+    def decode_steps(self, flmap) -> np.ndarray | list[np.ndarray]:
+        spec, name = self.spec, self.name
+        steps = flmap[name].feature if name in flmap else None
+        if steps is None:
+            if isinstance(spec, FixedLenSequenceFeature) and not spec.allow_missing:
+                raise DanluError(f"feature list {name!r} is missing (set allow_missing=True to get an empty array)")
+            return [] if isinstance(spec, VarLenFeature) else np.zeros((0, *self.shape), dtype=self.np_dtype)
+        if isinstance(spec, VarLenFeature):
+            return [_values(f, f"{name}[{t}]", self.kind, self.np_dtype) for t, f in enumerate(steps)]
+        out = np.empty((len(steps), *self.shape), dtype=self.np_dtype)
+        for t, f in enumerate(steps):
+            v = _values(f, f"{name}[{t}]", self.kind, self.np_dtype)
+            if v.size != self.size:
+                raise DanluError(f"feature list {name!r} step {t} has {v.size} values, needs {self.size}")
+            out[t] = v.reshape(self.shape)
+        return out
+
+
+class ExampleDecoder:
+    """A compiled spec: ``decoder(record_bytes) -> {name: np.ndarray}`` (reuse it; compiling once is faster).
+
+    Args:
+        spec: ``{name: FixedLenFeature | VarLenFeature | RawFeature}`` for an Example, or the context
+            spec of a SequenceExample.
+        sequence_spec: ``{name: FixedLenSequenceFeature | VarLenFeature}``; if given, records are
+            SequenceExamples and the result is ``(context_dict, sequence_dict)``.
+    """
+
+    def __init__(self, spec: Mapping[str, Any], sequence_spec: Mapping[str, Any] | None = None) -> None:
+        if not isinstance(spec, Mapping):
+            raise DanluError(f"a feature spec must be a dict name -> FixedLenFeature/..., got {type(spec).__name__}")
+        self.fields = [_Field(k, v) for k, v in spec.items()]
+        self.seq_fields = None if sequence_spec is None else [_Field(k, v) for k, v in sequence_spec.items()]
+        self._cls = Example if sequence_spec is None else SequenceExample
+        self._fast = [(f.name, f.fast(), f) for f in self.fields]
+
+    def __call__(self, record: bytes):
+        try:
+            msg = self._cls.FromString(record)  # a fresh message parses faster than re-using one
+        except Exception as exc:
+            raise DanluError(f"record is not a serialized {self._cls.DESCRIPTOR.name} ({exc})") from None
+        if self.seq_fields is None:
+            fmap = msg.features.feature
+            out = {}
+            for name, fast, f in self._fast:
+                try:
+                    out[name] = fast(fmap.get(name))  # (fmap[name] would insert a missing key)
+                except Exception:  # missing, wrong kind or count: the careful path names the problem
+                    out[name] = f.decode(fmap)
+            return out
+        fmap, flmap = msg.context.feature, msg.feature_lists.feature_list
+        return ({f.name: f.decode(fmap) for f in self.fields}, {f.name: f.decode_steps(flmap) for f in self.seq_fields})
+
+
+def parse_example(record: bytes, spec: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Decode one serialized Example per ``spec`` (see the module docstring)."""
+    return ExampleDecoder(spec)(record)
+
+
+def parse_sequence_example(record: bytes, context_spec: Mapping[str, Any],
+                           sequence_spec: Mapping[str, Any]) -> tuple[dict, dict]:
+    """Decode one serialized SequenceExample: ``(context, sequences)`` (``tf.io.parse_single_sequence_example``)."""
+    return ExampleDecoder(context_spec, sequence_spec)(record)
+
+
+def parse_examples(records: Iterable[bytes], spec: Mapping[str, Any]) -> dict[str, np.ndarray | list]:
+    """Decode many Examples: FixedLen/Raw features stacked to ``(N, *shape)``, VarLen as lists of arrays."""
+    dec = ExampleDecoder(spec)
+    rows = [dec(r) for r in records]
+    out: dict[str, Any] = {}
+    for f in dec.fields:
+        col = [r[f.name] for r in rows]
+        out[f.name] = col if isinstance(f.spec, VarLenFeature) else (
+            np.stack(col) if col else np.zeros((0, *f.shape), dtype=f.np_dtype))
+    return out
+
+
+def to_torch(parsed: Mapping[str, Any]):
+    """numpy arrays -> torch tensors (object/bytes arrays and lists of arrays are left as they are)."""
+    import torch
+
+    def conv(v):
+        if isinstance(v, np.ndarray) and v.dtype != object:
+            return torch.from_numpy(np.ascontiguousarray(v) if v.flags.writeable else v.copy())
+        if isinstance(v, Mapping):
+            return {k: conv(x) for k, x in v.items()}
+        if isinstance(v, tuple):
+            return tuple(conv(x) for x in v)
+        return v
+
+    return conv(parsed)
