@@ -18,7 +18,6 @@ import pathlib
 import pickle
 import random
 import re
-import zipfile
 from typing import Any
 
 import numpy as np
@@ -85,7 +84,7 @@ def load_checkpoint(path: str | pathlib.Path, map_location: str | torch.device =
                                   f"containers; danlu loads checkpoints with weights_only=True and will not "
                                   f"execute code from them ({first})") from None
         raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupt ({first})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - torch.load raises many types for damaged files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupt ({first})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
@@ -95,6 +94,38 @@ def load_checkpoint(path: str | pathlib.Path, map_location: str | torch.device =
         raise CheckpointError(f"checkpoint {str(path)!r} has format version {state.get('version')!r}; "
                               f"this danlu reads version {VERSION}")
     return state
+
+
+_DROP = object()
+_SCALARS = (bool, int, float, str, bytes, type(None), torch.Tensor, torch.dtype, torch.device)
+
+
+def plain_state(obj: Any) -> Any:
+    """``obj`` (a ``state_dict``) without the entries ``weights_only`` loading would refuse.
+
+    Some LR schedulers keep the callable that computes the LR in their state (LambdaLR stores
+    a callable object's ``__dict__``). That part is rebuilt from the config anyway, so it is
+    dropped here and the rest (step counts, base LRs) is saved. Load with ``merge_state``.
+    """
+    out = _plain(obj)
+    return {} if out is _DROP else out
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, _SCALARS):
+        return obj
+    if isinstance(obj, dict):
+        kept = {k: _plain(v) for k, v in obj.items() if isinstance(k, (str, int))}
+        return {k: v for k, v in kept.items() if v is not _DROP}
+    if isinstance(obj, (list, tuple)):
+        items = [_plain(v) for v in obj]
+        return _DROP if any(v is _DROP for v in items) else type(obj)(items)
+    return _DROP
+
+
+def merge_state(current: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
+    """A freshly built object's ``state_dict`` updated with the saved plain entries."""
+    return {**current, **saved}
 
 
 def capture_rng() -> dict[str, Any]:

@@ -43,6 +43,8 @@ from danlu.train.checkpoint import (
     CheckpointManager,
     capture_rng,
     load_checkpoint,
+    merge_state,
+    plain_state,
     restore_rng,
 )
 from danlu.train.config import TrainConfig, from_dict, to_dict, to_yaml
@@ -135,7 +137,7 @@ class Trainer:
         if saved is not None:
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
-            schedule.load_state_dict(saved["schedule"])
+            schedule.load_state_dict(merge_state(schedule.state_dict(), saved["schedule"]))
             scaler.load_state_dict(saved["scaler"])
             if ema is not None:
                 ema.load_state_dict(saved["ema"])
@@ -330,7 +332,7 @@ class Trainer:
         if not info.is_main:
             return
         ckpts.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(), "scaler": scaler.state_dict(),
+                    "schedule": plain_state(schedule.state_dict()), "scaler": scaler.state_dict(),
                     "ema": ema.state_dict() if ema is not None else None, "rng": capture_rng(),
                     "loop": dataclasses.asdict(state), "meters": {"epoch": epoch_meter.cpu(), "log": log_meter.cpu()},
                     "metrics": dict(metrics), "config": to_dict(self.cfg)}, state.step, best=best)
