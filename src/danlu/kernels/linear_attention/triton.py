@@ -43,6 +43,7 @@ from danlu.kernels._triton_utils import (
     mma,
     strides,
     upcast_flag,
+    why_not_runnable,
     why_unsupported,
 )
 from danlu.kernels.linear_attention.reference import LinearAttentionState, check_state, safe_divide
@@ -285,7 +286,7 @@ def _why_not(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str | None:
         return f"q_feat has Dk = {q.shape[3]} but k_feat has {k.shape[3]}; they must match"
     if not (q.shape[2] == k.shape[2] == v.shape[2]):
         return f"q_feat, k_feat, v must have the same N, got {q.shape[2]}, {k.shape[2]}, {v.shape[2]}"
-    return None
+    return why_not_runnable(q)
 
 
 def triton_supports(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = True) -> bool:
