@@ -117,9 +117,11 @@ class Solution:
         return self.values.reshape(self.world.rows, self.world.cols)
 
     def policy_names(self) -> list[list[str]]:
-        """(rows, cols) names of the most probable action in each cell."""
-        a = self.policy_actions.reshape(self.world.rows, self.world.cols)
-        return [[ACTIONS[int(x)] for x in row] for row in a]
+        """(rows, cols) the most probable action's name in each cell; equally probable actions are
+        joined by ``|`` (the uniform policy reads ``"up|right|down|left|stay"``)."""
+        best = self.policy >= self.policy.max(axis=1, keepdims=True) - 1e-9  # (S, A)
+        names = ["|".join(ACTIONS[a] for a in np.nonzero(row)[0]) for row in best]
+        return [names[r * self.world.cols:(r + 1) * self.world.cols] for r in range(self.world.rows)]
 
     def to_json(self) -> dict[str, Any]:
         """``{"values": [[...]], "policy": [[action names]], "iterations": n, ...}``."""
