@@ -147,3 +147,20 @@ def median(xs: Sequence[float]) -> float:
 
 def fmt_seeds(seeds: Sequence[int]) -> str:
     return "seeds " + ", ".join(str(s) for s in seeds)
+
+
+def pr_curve(score: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Recall and precision at every distinct score threshold (descending); score, y (N,), y in {0, 1}."""
+    order = torch.argsort(score, descending=True, stable=True)
+    s, t = score[order], y[order].float()
+    last = torch.cat([s[1:] != s[:-1], torch.tensor([True])])  # last index of each run of tied scores
+    tp = torch.cumsum(t, 0)[last]
+    k = torch.nonzero(last).squeeze(1).float() + 1
+    return tp / t.sum().clamp(min=1), tp / k
+
+
+def average_precision(score: Tensor, y: Tensor) -> float:
+    """Step-wise AP = sum_k (R_k - R_{k-1}) P_k over thresholds, as sklearn's average_precision_score."""
+    recall, precision = pr_curve(score, y)
+    prev = torch.cat([torch.zeros(1), recall[:-1]])
+    return float(((recall - prev) * precision).sum())
