@@ -77,6 +77,8 @@ def write_index(index: np.ndarray, index_path: str | os.PathLike) -> None:
 
 def read_index(index_path: str | os.PathLike) -> np.ndarray:
     """Read an index file written by :func:`write_index` (or by ``tfrecord.tools.create_index``)."""
+    if os.path.getsize(index_path) == 0:  # the index of an empty file
+        return np.zeros((0, 2), dtype=np.int64)
     try:
         arr = np.loadtxt(index_path, dtype=np.int64, ndmin=2)
     except ValueError as exc:

@@ -258,7 +258,7 @@ def to_torch(parsed: Mapping[str, Any]):
 
     def conv(v):
         if isinstance(v, np.ndarray) and v.dtype != object:
-            return torch.from_numpy(np.ascontiguousarray(v) if v.flags.writeable else v.copy())
+            return torch.from_numpy(v if v.flags.writeable and v.flags.c_contiguous else v.copy())
         if isinstance(v, Mapping):
             return {k: conv(x) for k, x in v.items()}
         if isinstance(v, tuple):
