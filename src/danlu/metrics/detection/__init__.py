@@ -41,8 +41,10 @@ def voc_map(gt: JsonLike | CocoGroundTruth, dets: JsonLike | CocoDetections, *, 
     difficult) or a folder of VOC XML files. ``pixel_inclusive`` (the voc_eval "+1") defaults to
     True for XML folders and False for COCO JSON, whose boxes are continuous.
     """
-    from danlu.metrics.detection.voc import evaluate_voc
+    from danlu.metrics.detection.voc import VOC_METRICS, evaluate_voc
     from danlu.metrics.detection.voc_io import load_voc_xml
+
+    VOC_METRICS.get(metric)  # fail fast on an unknown metric, before reading files
 
     xml = isinstance(gt, (str, os.PathLike)) and os.path.isdir(gt)
     if isinstance(gt, CocoGroundTruth):
