@@ -29,7 +29,7 @@ from danlu.lab.cards import _tricks_common as T
       source="note 004: tricks column; Adam/AdamW note", area="tricks",
       quick={"lrs": [1e-3, 3e-3, 1e-2], "wds": {"adam_l2": [1e-4, 1e-3, 1e-2, 1e-1],
                                                 "adamw": [1e-5, 1e-4, 1e-3, 1e-2]},
-             "steps": 100, "n_train": 300, "batch": 64, "width": 64},
+             "steps": 80, "n_train": 300, "batch": 64, "width": 48},
       full={"lrs": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
             "wds": {"adam_l2": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0], "adamw": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1]},
             "steps": 600, "n_train": 500, "width": 128})
