@@ -37,9 +37,10 @@ MAX_GRID_Y = 65535
 def mma(a, b, acc, UPCAST: tl.constexpr):
     """``acc + a @ b`` on tensor cores; with ``UPCAST`` the operands go through fp32 (interpreter)."""
     if UPCAST:
-        return tl.dot(a.to(tl.float32), b.to(tl.float32), acc)
+        acc = tl.dot(a.to(tl.float32), b.to(tl.float32), acc)
     else:
-        return tl.dot(a, b, acc)
+        acc = tl.dot(a, b, acc)
+    return acc
 
 
 def device_ok(t: torch.Tensor) -> bool:

@@ -151,7 +151,7 @@ def chunked_linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     c = chunk_size
     nc = -(-n // c)
     pad = nc * c - n
-    qa, ka, va = (F.pad(x.to(t), (0, 0, 0, pad)) for x in (q, k, v))
+    qa, ka, va = (F.pad(x.to(t), (0, 0, 0, pad)) if pad else x.to(t) for x in (q, k, v))  # no copy when N % C == 0
     qc = qa.view(b, h, nc, c, dk)                                                 # (B, H, nC, C, Dk)
     kc = ka.view(b, h, nc, c, dk)
     vc = va.view(b, h, nc, c, dv)                                                 # (B, H, nC, C, Dv)
