@@ -67,7 +67,7 @@ def main() -> None:
     for name, (t, m, shape) in fl.items():
         rows.append((name, t, m, shape))
 
-    print(f"\n| method | seconds | peak MiB | largest tensor |\n|---|---:|---:|---|")
+    print("\n| method | seconds | peak MiB | largest tensor |\n|---|---:|---:|---|")
     for name, t, m, shape in rows:
         print(f"| {name} | {t:.4f} | {m / 2**20:.1f} | {shape} |")
     tq, mq, _ = lin["quadratic"]
