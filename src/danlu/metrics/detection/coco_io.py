@@ -23,6 +23,7 @@ import json
 import os
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -132,7 +133,7 @@ def _id_index(items: Any, what: str) -> tuple[list, dict]:
 def _map_ids(raw: list, index: dict, entries: list, what: str, key: str, universe: str) -> np.ndarray:
     """Map raw ids to indices; an unknown id raises naming the first offending entry."""
     try:
-        out = np.fromiter((index.get(x, -1) for x in raw), dtype=np.int64, count=len(raw))
+        out = np.fromiter(map(index.get, raw, repeat(-1)), dtype=np.int64, count=len(raw))
     except TypeError:
         out = None
     if out is None or (out < 0).any():
@@ -153,10 +154,10 @@ def _boxes(entries: list, what: str, required: Sequence[str]) -> tuple[list, lis
         for k in required:
             for e in entries:
                 e[k]  # noqa: B018 - presence check on the fast path
-        bbox = np.array([e["bbox"] for e in entries], dtype=np.float64).reshape(len(entries), -1) \
-            if entries else np.zeros((0, 4))
-        if bbox.shape[1] != 4:
+        boxes = [e["bbox"] for e in entries]
+        if (np.fromiter(map(len, boxes), dtype=np.int64, count=len(boxes)) != 4).any():
             raise ValueError
+        bbox = np.fromiter(chain.from_iterable(boxes), dtype=np.float64, count=4 * len(boxes)).reshape(-1, 4)
     except (KeyError, TypeError, ValueError, IndexError):
         for i, e in enumerate(entries):
             if not isinstance(e, dict):
