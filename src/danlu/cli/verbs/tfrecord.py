@@ -1,0 +1,164 @@
+"""``danlu tfrecord``: inspect, count, index, verify and write TFRecord files (no TensorFlow needed)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+NAME = "tfrecord"
+HELP = "cat / count / index / verify / write TFRecord files (tf.train.Example as JSON lines)"
+DESCRIPTION = """\
+Work with TFRecord files without TensorFlow. Compression (GZIP/ZLIB) is detected from the file.
+
+  cat FILE       one JSON object per record: an Example as {name: {"int64"|"float"|"bytes": [...]}}
+                 (bytes in base64), a SequenceExample as {"context": {...}, "feature_lists":
+                 {name: [feature, ...]}}; --raw prints each record as one base64 line
+  count FILE...  records per file (and the total), from a header scan or --index files
+  index FILE     write FILE.index (lines "offset length", the `tfrecord` package's format)
+  verify FILE... check every CRC; exit 1 and print one line per damaged record:
+                 FILE: offset N: what is wrong
+  write OUT      read JSON lines in the shape `cat` prints (stdin or --input) and write them:
+                 `danlu tfrecord cat a.tfrecord | danlu tfrecord write b.tfrecord` copies a file
+
+examples:
+  danlu tfrecord cat train-00000.tfrecord.gz | head -3
+  danlu tfrecord count shards/*.tfrecord
+  danlu tfrecord verify shards/*.tfrecord || echo damaged
+  echo '{"label": {"int64": [1]}, "x": {"float": [0.5, 2]}}' | danlu tfrecord write out.tfrecord --compression gzip
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    comp_help = "auto (detect; default), none, gzip or zlib"
+    c = sub.add_parser("cat", help="print records as JSON lines")
+    c.add_argument("file")
+    c.add_argument("--raw", action="store_true", help="print each record's bytes as a base64 line")
+    c.add_argument("--kind", choices=("auto", "example", "sequence"), default="auto",
+                   help="how to decode records (default: auto)")
+    c.add_argument("--limit", type=int, default=None, metavar="N", help="stop after N records")
+    c.add_argument("--compression", default="auto", help=comp_help)
+    c.add_argument("--no-verify", dest="verify", action="store_false", help="do not check CRCs")
+    n = sub.add_parser("count", help="count records")
+    n.add_argument("files", nargs="+", metavar="FILE")
+    n.add_argument("--index", action="store_true", help="read FILE.index instead of scanning")
+    n.add_argument("--compression", default="auto", help=comp_help)
+    i = sub.add_parser("index", help="write FILE.index")
+    i.add_argument("file")
+    i.add_argument("-o", "--output", default=None, metavar="PATH", help="index path (default FILE.index)")
+    i.add_argument("--compression", default="auto", help=comp_help)
+    v = sub.add_parser("verify", help="check every CRC; exit 1 if a record is damaged")
+    v.add_argument("files", nargs="+", metavar="FILE")
+    v.add_argument("--compression", default="auto", help=comp_help)
+    w = sub.add_parser("write", help="write JSON lines (the `cat` shape) as a TFRecord file")
+    w.add_argument("output")
+    w.add_argument("--input", default="-", metavar="PATH", help="JSON lines file (default: stdin)")
+    w.add_argument("--raw", action="store_true", help="input lines are base64 records (as `cat --raw` prints)")
+    w.add_argument("--compression", default="none", help="none (default), gzip, zlib or auto (from the suffix)")
+
+
+def _cat(args) -> int:
+    import base64
+    import json
+
+    from danlu.data.tfrecord import read_records, record_to_dict
+    from danlu.errors import UsageError
+
+    if args.limit is not None and args.limit < 0:
+        raise UsageError(f"--limit must be >= 0, got {args.limit}")
+    out = sys.stdout
+    for k, rec in enumerate(read_records(args.file, compression=args.compression, verify=args.verify)):
+        if args.limit is not None and k >= args.limit:
+            break
+        if args.raw:
+            out.write(base64.b64encode(rec).decode("ascii") + "\n")
+        else:
+            out.write(json.dumps(record_to_dict(rec, kind=args.kind, bytes_as="base64"), ensure_ascii=False) + "\n")
+    return 0
+
+
+def _count(args) -> int:
+    from danlu.data.tfrecord import count_records
+
+    total = 0
+    for f in args.files:
+        n = count_records(f, index_path=f + ".index" if args.index else None, compression=args.compression)
+        total += n
+        print(f"{n}\t{f}")
+    if len(args.files) > 1:
+        print(f"{total}\ttotal")
+    return 0
+
+
+def _index(args) -> int:
+    from danlu.data.tfrecord import create_index
+
+    out = args.output or args.file + ".index"
+    idx = create_index(args.file, out, compression=args.compression)
+    print(f"{len(idx)} records -> {out}")
+    return 0
+
+
+def _verify(args) -> int:
+    import os
+
+    from danlu.data.tfrecord import scan_records
+
+    bad = 0
+    for f in args.files:
+        if not os.path.isfile(f):
+            raise FileNotFoundError(2, "No such file", f)
+        n, problems = 0, 0
+        for _, _, problem in scan_records(f, compression=args.compression):
+            n += 1
+            if problem is not None:
+                problems += 1
+                print(str(problem) + ("" if not problem.fatal else " (stopped: the rest cannot be read)"))
+        if problems:
+            bad += 1
+        else:
+            print(f"{f}: {n} records OK", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def _write(args) -> int:
+    import base64
+    import binascii
+    import json
+
+    from danlu.data.tfrecord import TFRecordWriter, dict_to_record
+    from danlu.errors import DanluError
+
+    src = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")  # noqa: SIM115
+    try:
+        with TFRecordWriter(args.output, compression=args.compression) as w:
+            for lineno, line in enumerate(src, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                where = f"{'<stdin>' if args.input == '-' else args.input} line {lineno}"
+                try:
+                    rec = base64.b64decode(line, validate=True) if args.raw else \
+                        dict_to_record(json.loads(line), bytes_as="base64")
+                except (json.JSONDecodeError, binascii.Error) as exc:
+                    raise DanluError(f"{where}: not {'base64' if args.raw else 'JSON'} ({exc})") from None
+                except DanluError as exc:
+                    raise DanluError(f"{where}: {exc}") from None
+                w.write(rec)
+            n = w.count
+    finally:
+        if src is not sys.stdin:
+            src.close()
+    print(f"{n} records -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    actions = {"cat": _cat, "count": _count, "index": _index, "verify": _verify, "write": _write}
+    try:
+        return actions[args.action](args)
+    except BrokenPipeError:  # `danlu tfrecord cat f | head`
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
