@@ -38,6 +38,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, metavar="DIR", help="run folder (overrides out_dir)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (overrides device)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _allow_intermixed(p)
+
+
+def _allow_intermixed(p: argparse.ArgumentParser) -> None:
+    """Accept overrides after options (``danlu train cfg.yaml --out d optim.lr=0.1``).
+
+    The subcommand parser is called through ``parse_known_args``; routing that call through
+    ``parse_known_intermixed_args`` (which itself calls ``parse_known_args``) lets positionals
+    follow options.
+    """
+    original = p.parse_known_args
+
+    def parse_known_args(args=None, namespace=None):  # type: ignore[no-untyped-def]
+        p.parse_known_args = original  # type: ignore[method-assign]
+        try:
+            return p.parse_known_intermixed_args(args, namespace)
+        finally:
+            p.parse_known_args = parse_known_args  # type: ignore[method-assign]
+
+    p.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
 def _split(args: argparse.Namespace) -> tuple[str | None, list[str]]:
@@ -55,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
     from danlu.train.config import apply_overrides, from_dict, load_config, to_yaml
 
     config, overrides = _split(args)
+    if args.resume not in (None, "auto") and "=" in args.resume and not pathlib.Path(args.resume).exists():
+        overrides.insert(0, args.resume)  # `--resume key=value`: the value was an override, not a file
+        args.resume = "auto"
     if args.out is not None:
         overrides.append(f"out_dir={args.out}")
     if args.device is not None:
