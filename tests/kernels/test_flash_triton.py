@@ -189,3 +189,29 @@ def test_kernels_under_triton_interpreter(request):
                        cwd=Path(__file__).resolve().parents[2])
     assert r.returncode == 0, f"interpreter run failed:\n{r.stdout[-8000:]}\n{r.stderr[-3000:]}"
     assert " passed" in r.stdout, r.stdout[-2000:]
+
+
+# ------------------------------------------------------------------------------ sm_90 compile check
+@pytest.mark.slow
+@pytest.mark.skipif(INTERPRET, reason="compiles the JIT kernels, not the interpreted ones")
+@pytest.mark.parametrize("d", [64, 128])
+def test_every_config_compiles_for_sm90(d):
+    """Ahead-of-time compile (no GPU needed: Triton's bundled ptxas) of every autotune config for Hopper.
+
+    Catches codegen errors on the compiled path, which the interpreter never takes, and checks that
+    shared memory fits an H100 (227 KiB per block).
+    """
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource, compile
+
+    from danlu.kernels.flash_attention import triton as fa
+
+    ptrs = {"Q": "*bf16", "K": "*bf16", "V": "*bf16", "O": "*bf16", "DO": "*bf16", "DQ": "*bf16", "DK": "*bf16",
+            "DV": "*bf16", "LSE": "*fp32", "DELTA": "*fp32", "qk_scale": "fp32", "sm_scale": "fp32"}
+    for kind, fn in fa._KERNELS.items():
+        for cfg in fa._CONFIGS[kind]["small" if d <= 64 else "large"]:
+            consts = {"CAUSAL": True, "HEAD_DIM": d, "BLOCK_D": d, "UPCAST": False, **cfg.kwargs}
+            sig = {a: "constexpr" if a in consts else ptrs.get(a, "i32") for a in fn.arg_names}
+            k = compile(ASTSource(fn, sig, consts), target=GPUTarget("cuda", 90, 32),
+                        options={"num_warps": cfg.num_warps, "num_stages": cfg.num_stages})
+            assert k.metadata.shared <= 227 * 1024, (kind, cfg, k.metadata.shared)

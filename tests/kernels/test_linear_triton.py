@@ -209,3 +209,28 @@ def test_kernels_under_triton_interpreter(request):
                        cwd=Path(__file__).resolve().parents[2])
     assert r.returncode == 0, f"interpreter run failed:\n{r.stdout[-8000:]}\n{r.stderr[-3000:]}"
     assert " passed" in r.stdout, r.stdout[-2000:]
+
+
+# ------------------------------------------------------------------------------ sm_90 compile check
+@pytest.mark.slow
+@pytest.mark.skipif(INTERPRET, reason="compiles the JIT kernels, not the interpreted ones")
+@pytest.mark.parametrize("d", [64, 128])
+def test_kernels_compile_for_sm90(d):
+    """Ahead-of-time compile for Hopper (Triton's bundled ptxas, no GPU) at chunk 64; smem fits an H100."""
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource, compile
+
+    from danlu.kernels.linear_attention import triton as la
+
+    fp32 = {"H0", "HT", "DO", "DHT", "DH0"}
+    ptrs = {"Q", "K", "V", "O", "HS", "DHS", "DQ", "DK_", "DV_"} | fp32
+    for kind, fn in la._KERNELS.items():
+        full = kind in ("out_fwd", "grad")
+        consts = {"BT": 64, "BK": d if full else min(d, 64), "BV": d if kind == "grad" else min(d, 64),
+                  "UPCAST": False}
+        consts.update({f: True for f in ("HAS_H0", "HAS_DHT") if f in fn.arg_names})
+        sig = {a: "constexpr" if a in consts else ("*fp32" if a in fp32 else "*bf16") if a in ptrs else "i32"
+               for a in fn.arg_names}
+        k = compile(ASTSource(fn, sig, consts), target=GPUTarget("cuda", 90, 32),
+                    options={"num_warps": 4, "num_stages": 2})
+        assert k.metadata.shared <= 227 * 1024, (kind, k.metadata.shared)
