@@ -20,8 +20,9 @@ PY=${PYTHON:-python}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$PY" -m grpc_tools.protoc -I src --python_out="$tmp" \
-  src/danlu/data/tfrecord/proto/feature.proto src/danlu/data/tfrecord/proto/example.proto
-for name in feature example; do
+  src/danlu/data/tfrecord/proto/feature.proto src/danlu/data/tfrecord/proto/example.proto \
+  src/danlu/data/tfrecord/proto/view.proto
+for name in feature example view; do
   src="$tmp/danlu/data/tfrecord/proto/${name}_pb2.py"
   dst="src/danlu/data/tfrecord/proto/${name}_pb2.py"
   "$PY" - "$src" "$dst" <<'PYEOF'
@@ -41,4 +42,4 @@ assert "_runtime_version" not in text and "_pool.POOL" in text
 open(sys.argv[2], "w").write(text)
 PYEOF
 done
-echo "wrote src/danlu/data/tfrecord/proto/{feature,example}_pb2.py"
+echo "wrote src/danlu/data/tfrecord/proto/{feature,example,view}_pb2.py"

@@ -186,3 +186,49 @@ def test_sequence_example_parse():
     assert steps["gone"].shape == (0,)
     with pytest.raises(DanluError, match="feature list 'gone' is missing"):
         parse_sequence_example(seq.SerializeToString(), {}, {"gone": FixedLenSequenceFeature([], "int64")})
+
+
+int64s = st.lists(st.integers(-(2**63), 2**63 - 1), min_size=0, max_size=5)
+
+
+@settings(max_examples=80, deadline=None)
+@given(i=int64s, f=st.lists(f32, max_size=5), b=st.binary(max_size=40))
+def test_fast_decoder_agrees_with_full_parse(i, f, b):
+    """The fast path (raw Feature bytes) and the full protobuf path give identical arrays."""
+    from danlu.data.tfrecord.spec import _Field
+
+    rec = make_example({"i": {"int64": i}, "f": {"float": f}, "b": {"bytes": [b]}, "s": {"int64": i[:1]}}
+                       ).SerializeToString()
+    specs = [{"i": VarLenFeature("int64"), "f": VarLenFeature("float32"), "b": RawFeature([len(b)], "uint8")},
+             {"i": FixedLenFeature([len(i)], "int64"), "f": FixedLenFeature([len(f)], "float32"),
+              "s" if i else "missing": FixedLenFeature([], "int64", default_value=-1)}]
+    full = Example.FromString(rec).features.feature
+    for spec in specs:
+        fast = ExampleDecoder(spec)(rec)
+        for name, sp in spec.items():
+            want = _Field(name, sp).decode(full)
+            got = fast[name]
+            assert got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want), name
+    assert ExampleDecoder(specs[0])(rec)["i"].tolist() == i
+    assert int(ExampleDecoder(specs[1])(rec)["s" if i else "missing"]) == (i[0] if i else -1)
+
+
+def test_unpacked_and_split_encodings_fall_back_to_the_full_parser():
+    # FloatList with two *unpacked* values (tag 0x0d = field 1, fixed32) and an Int64List split in two
+    # packed chunks: legal protobuf that TF's writers never produce; the decoder must still be right.
+    import struct
+
+    def entry(key: bytes, feature: bytes) -> bytes:
+        body = b"\x0a" + bytes([len(key)]) + key + b"\x12" + bytes([len(feature)]) + feature
+        return b"\x0a" + bytes([len(body)]) + body
+
+    flist = b"\x0d" + struct.pack("<f", 1.5) + b"\x0d" + struct.pack("<f", -2.0)
+    ffeat = b"\x12" + bytes([len(flist)]) + flist
+    ilist = b"\x0a\x01\x05" + b"\x0a\x02\x07\x08"
+    ifeat = b"\x1a" + bytes([len(ilist)]) + ilist
+    feats = entry(b"f", ffeat) + entry(b"i", ifeat)
+    rec = b"\x0a" + bytes([len(feats)]) + feats
+    ex = Example.FromString(rec)
+    assert list(ex.features.feature["f"].float_list.value) == [1.5, -2.0]
+    out = parse_example(rec, {"f": FixedLenFeature([2], "float32"), "i": VarLenFeature("int64")})
+    assert out["f"].tolist() == [1.5, -2.0] and out["i"].tolist() == [5, 7, 8]

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from danlu.data.tfrecord.proto import Example, SequenceExample
+from danlu.data.tfrecord.proto.view_pb2 import ExampleView as _ExampleView
 from danlu.errors import DanluError
 
 _DT = {"int64": ("int64_list", np.int64), "float32": ("float_list", np.float32), "float": ("float_list", np.float32),
@@ -90,8 +91,59 @@ def _values(feature, name: str, kind: str, np_dtype) -> np.ndarray:
     return np.array(vals, dtype=np_dtype)
 
 
-def _fail():
+_F32 = np.dtype("<f4")
+
+
+def _fail(fb):
     raise ValueError
+
+
+def _varint(b: bytes, i: int) -> tuple[int, int]:
+    """Decode a protobuf varint at ``b[i]``: ``(value, next index)``."""
+    shift = result = 0
+    while True:
+        c = b[i]
+        i += 1
+        result |= (c & 0x7F) << shift
+        if c < 0x80:
+            return result, i
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+def _varints(b: bytes, i: int, end: int) -> list[int]:
+    """All varints in ``b[i:end]`` as signed int64 (protobuf int64 is two's complement in 10 bytes)."""
+    out = []
+    while i < end:
+        v, i = _varint(b, i)
+        out.append(v - (1 << 64) if v >= 1 << 63 else v)
+    if i != end:
+        raise ValueError
+    return out
+
+
+def _payload(fb: bytes, tag: int) -> tuple[int, int]:
+    """The byte range of the one packed (or one bytes) value of a serialized Feature whose list field
+    has tag byte ``tag`` (0x0a bytes_list, 0x12 float_list, 0x1a int64_list). Raises on any other shape."""
+    if fb[0] != tag:
+        raise ValueError
+    n, i = fb[1], 2
+    if n >= 0x80:
+        n, i = _varint(fb, 1)
+    end = len(fb)
+    if i + n != end:
+        raise ValueError
+    if n == 0:
+        return i, i
+    if fb[i] != 0x0A:  # field 1, length-delimited: the packed values / the bytes value
+        raise ValueError
+    m, j = fb[i + 1], i + 2
+    if m >= 0x80:
+        m, j = _varint(fb, i + 1)
+    if j + m != end:  # more than one chunk / value: let the full parser handle it
+        raise ValueError
+    return j, end
 
 
 class _Field:
@@ -118,35 +170,50 @@ class _Field:
             self.default = np.broadcast_to(d.reshape(-1), (self.size,)).reshape(self.shape).copy()
 
     def fast(self) -> Callable[[Any], np.ndarray]:
-        """A decoder for the common case (present, right kind, right count); it raises otherwise."""
-        kind, dt, shape = self.kind, self.np_dtype, self.shape
-        if isinstance(self.spec, RawFeature):
-            def raw(f):
-                (b,) = f.bytes_list.value
-                return np.frombuffer(b, dtype=dt).reshape(shape).copy()
-            return raw
-        if dt is object or isinstance(self.spec, FixedLenSequenceFeature):
-            return lambda f: _fail()
-        if isinstance(self.spec, VarLenFeature):
-            def var(f):
-                v = getattr(f, kind).value
-                if not v:
-                    raise ValueError
-                return np.fromiter(v, dt, len(v))
-            return var
-        size = self.size
-        if shape == ():
-            def scalar(f):
-                (x,) = getattr(f, kind).value
-                return np.array(x, dtype=dt)
-            return scalar
+        """A decoder of the raw Feature bytes (from ``ExampleView``) for the common case: one list of
+        the right kind, packed, the right count. It raises on anything else and the caller falls back
+        to :meth:`decode` on the fully parsed Example (which names the problem)."""
+        spec, shape = self.spec, self.shape
+        if isinstance(spec, RawFeature):
+            dt, size = self.np_dtype, math.prod(shape)
 
-        def fixed(f):
-            v = getattr(f, kind).value
-            if len(v) != size:
+            nbytes = size * dt.itemsize
+
+            def raw(fb):
+                s, e = _payload(fb, 0x0A)
+                if e - s != nbytes:
+                    raise ValueError
+                return np.ndarray(shape, dt, fb, s).copy()  # (*shape,), a writable copy
+            return raw
+        if self.np_dtype is object or isinstance(spec, FixedLenSequenceFeature):
+            return _fail
+        var = isinstance(spec, VarLenFeature)
+        size = None if var else self.size
+        if self.kind == "float_list":
+            def floats(fb):
+                s, e = _payload(fb, 0x12)
+                n = (e - s) >> 2
+                if (size is not None and n != size) or (e - s) & 3:
+                    raise ValueError
+                return np.ndarray(shape if size is not None else (n,), _F32, fb, s).copy()
+            return floats
+
+        scalar = not var and shape == ()
+
+        def ints(fb):
+            s, e = _payload(fb, 0x1A)
+            if scalar:
+                v, i = _varint(fb, s) if fb[s] >= 0x80 else (fb[s], s + 1)
+                if i != e:
+                    raise ValueError
+                return np.array(v - (1 << 64) if v >= 1 << 63 else v, dtype=np.int64)  # ()
+            if size is not None and e - s == size:  # every value < 128
+                return np.frombuffer(fb, np.uint8, size, s).astype(np.int64).reshape(shape)
+            vals = _varints(fb, s, e)
+            if size is not None and len(vals) != size:
                 raise ValueError
-            return np.fromiter(v, dt, size).reshape(shape)
-        return fixed
+            return np.array(vals, dtype=np.int64).reshape(shape if size is not None else (len(vals),))
+        return ints
 
     def decode(self, fmap) -> np.ndarray:
         spec, name = self.spec, self.name
@@ -212,19 +279,28 @@ class ExampleDecoder:
         self._fast = [(f.name, f.fast(), f) for f in self.fields]
 
     def __call__(self, record: bytes):
+        if self.seq_fields is None:
+            try:
+                view = _ExampleView.FromString(record).features.feature  # name -> raw Feature bytes
+            except Exception:
+                view = None
+            if view is not None:
+                out, full = {}, None
+                for name, fast, f in self._fast:
+                    try:
+                        out[name] = fast(view.get(name))
+                    except Exception:  # missing, empty, wrong kind/count, unusual encoding
+                        if full is None:
+                            full = Example.FromString(record).features.feature
+                        out[name] = f.decode(full)
+                return out
         try:
-            msg = self._cls.FromString(record)  # a fresh message parses faster than re-using one
+            msg = self._cls.FromString(record)
         except Exception as exc:
             raise DanluError(f"record is not a serialized {self._cls.DESCRIPTOR.name} ({exc})") from None
         if self.seq_fields is None:
             fmap = msg.features.feature
-            out = {}
-            for name, fast, f in self._fast:
-                try:
-                    out[name] = fast(fmap.get(name))  # (fmap[name] would insert a missing key)
-                except Exception:  # missing, wrong kind or count: the careful path names the problem
-                    out[name] = f.decode(fmap)
-            return out
+            return {f.name: f.decode(fmap) for f in self.fields}
         fmap, flmap = msg.context.feature, msg.feature_lists.feature_list
         return ({f.name: f.decode(fmap) for f in self.fields}, {f.name: f.decode_steps(flmap) for f in self.seq_fields})
 
