@@ -24,13 +24,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from danlu.data.tfrecord import compression as _comp
-from danlu.data.tfrecord.crc import crc32c, unmask_crc
+from danlu.data.tfrecord.crc import crc32c, masked_crc32c, unmask_crc
 from danlu.data.tfrecord.errors import CorruptRecordError
 
 HEADER = 12  # uint64 length + uint32 masked crc
 FOOTER = 4  # uint32 masked crc of the data
 _LEN = struct.Struct("<QI")
 _U32 = struct.Struct("<I")
+_Q = struct.Struct("<Q")
 
 
 @dataclass(frozen=True)
@@ -139,68 +140,131 @@ def _frames(path: str, compression: str | None, verify: bool, start: int = 0,
         yield off, data, None
 
 
+class _Buffer:
+    """A reusable bytearray window over the (decompressed) stream, refilled by ``readinto``.
+
+    Reading into one preallocated buffer, instead of concatenating freshly allocated 4 MiB
+    chunks, avoids the page faults of new memory and is ~3x faster per record.
+    """
+
+    def __init__(self, f, compression: str | None, path: str, start: int, stop: int | None) -> None:
+        self.f, self.comp = f, compression
+        self.buf = bytearray(2 * _comp.CHUNK)
+        self.mv = memoryview(self.buf)
+        self.n = self.i = 0
+        self.base = start if compression is None else 0  # stream offset of buf[0]
+        if compression is None:
+            f.seek(start)
+            self.left = None if stop is None else stop - start  # bytes until `stop`
+        else:
+            self.it = _comp.decompressed_chunks(f, path, compression, [0])
+            self.pending, self.pos = b"", 0
+
+    def _grow(self) -> None:
+        new = bytearray(2 * len(self.buf))
+        new[:self.n] = self.mv[:self.n]
+        self.mv.release()
+        self.buf, self.mv = new, memoryview(new)
+
+    def fill(self, need: int) -> bool:
+        """Make ``n - i >= need`` (compacting first); False if the stream ends before."""
+        if self.i:
+            k = self.n - self.i
+            self.buf[:k] = bytes(self.mv[self.i:self.n])
+            self.base += self.i
+            self.n, self.i = k, 0
+        while self.n < need:
+            if self.n == len(self.buf):
+                self._grow()
+            if self.comp is None:
+                room = len(self.buf) - self.n
+                if self.left is not None:
+                    room = min(room, self.left)
+                    if room <= 0:
+                        return False
+                r = self.f.readinto(self.mv[self.n:self.n + room])
+                if not r:
+                    return False
+                self.n += r
+                if self.left is not None:
+                    self.left -= r
+            else:
+                if self.pos >= len(self.pending):
+                    nxt = next(self.it, None)  # may raise CorruptRecordError
+                    if nxt is None:
+                        return False
+                    self.pending, self.pos = nxt, 0
+                k = min(len(self.pending) - self.pos, len(self.buf) - self.n)
+                self.buf[self.n:self.n + k] = memoryview(self.pending)[self.pos:self.pos + k]
+                self.n += k
+                self.pos += k
+        return True
+
+
 def _fast(path: str, compression: str | None, verify: bool, start: int, stop: int | None,
           with_offsets: bool) -> Iterator:
-    """The hot loop: cut records out of 4 MiB buffers with both CRCs inlined.
+    """The hot loop: cut records out of a reusable buffer, both CRCs checked inline.
 
     On anything unusual (a CRC mismatch, a short read, a damaged stream) it hands over to the
     careful :func:`_frames` from the offending frame, which names the problem.
     """
-    pos = [0]
-    it = _chunks(path, compression, start if compression is None else 0, stop if compression is None else None, pos)
     crc, unpack_len, unpack_u32 = crc32c, _LEN.unpack_from, _U32.unpack_from
-    buf, n, i = b"", 0, 0
-    base = start if compression is None else 0
+    len_crc: dict[int, int] = {}
     skip = 0 if compression is None else start
-    lim = stop
-    while True:
-        if lim is not None and base + i >= lim:
-            return
-        if n - i < HEADER:
-            try:
-                nxt = next(it, None)
-            except CorruptRecordError:
-                nxt = None
-                break
-            if nxt is None:
-                if n - i:
-                    break  # leftover bytes: truncated
+    size = os.path.getsize(path) if compression is None else None
+    limit = size if stop is None or size is None else min(size, stop)
+    with open(path, "rb", buffering=0) as f:
+        b = _Buffer(f, compression, path, start, stop)
+        while True:
+            if stop is not None and b.base + b.i >= stop:
                 return
-            buf, base, i = buf[i:] + nxt, base + i, 0
-            n = len(buf)
-            continue
-        length, lcrc = unpack_len(buf, i)
-        end = i + HEADER + length + FOOTER
-        if end > n:
-            if verify:
-                m = crc(buf[i:i + 8])
-                if (((((m >> 15) | (m << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF) != lcrc:
+            if b.n - b.i < HEADER:
+                try:
+                    ok = b.fill(HEADER)
+                except CorruptRecordError:
                     break
-            try:
-                nxt = next(it, None)
-            except CorruptRecordError:
-                break
-            if nxt is None:
-                break
-            buf, base, i = buf[i:] + nxt, base + i, 0
-            n = len(buf)
-            continue
-        data = buf[i + HEADER:end - FOOTER]
-        if verify:
-            m = crc(buf[i:i + 8])
-            if (((((m >> 15) | (m << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF) != lcrc:
-                break
-            m = crc(data)
-            if (((((m >> 15) | (m << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF) != unpack_u32(buf, end - FOOTER)[0]:
-                break
-        off = base + i
-        i = end
-        if off < skip:
-            continue
-        yield (off, data) if with_offsets else data
-    # something is wrong at base + i: let the careful reader find and report it
-    it.close()
-    for off, data, problem in _frames(path, compression, verify, base + i, stop):
+                if not ok:
+                    if b.n - b.i:
+                        break  # leftover bytes: truncated
+                    return
+            i, buf = b.i, b.buf
+            length, lcrc = unpack_len(buf, i)
+            if verify:
+                # the length's CRC depends only on the length: cache it (records often share sizes)
+                want = len_crc.get(length)
+                if want is None:
+                    want = masked_crc32c(_Q.pack(length))
+                    if len(len_crc) > 4096:
+                        len_crc.clear()
+                    len_crc[length] = want
+                if want != lcrc:
+                    break
+            end = i + HEADER + length + FOOTER
+            if end > b.n:
+                if limit is not None and b.base + end > limit:
+                    break  # truncated file
+                try:
+                    ok = b.fill(end - i)
+                except CorruptRecordError:
+                    break
+                if not ok:
+                    break
+                i, buf = b.i, b.buf
+                end = i + HEADER + length + FOOTER
+            data = bytes(b.mv[i + HEADER:end - FOOTER])
+            if verify:
+                m = crc(data)
+                if (((((m >> 15) | (m << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF) != unpack_u32(buf, end - FOOTER)[0]:
+                    break
+            off = b.base + i
+            b.i = end
+            if off < skip:
+                continue
+            yield (off, data) if with_offsets else data
+        bad = b.base + b.i
+        b.mv.release()
+    # something is wrong at `bad`: let the careful reader find and report it
+    for off, data, problem in _frames(path, compression, verify, bad, stop):
         if problem is not None:
             if verify:
                 raise CorruptRecordError(path, problem.offset, problem.reason)

@@ -146,6 +146,27 @@ def _payload(fb: bytes, tag: int) -> tuple[int, int]:
     return j, end
 
 
+def _varint_rows(pay: np.ndarray, size: int) -> np.ndarray | None:
+    """Vectorised varint decoding of a (rows, nbytes) uint8 matrix holding ``size`` varints per row
+    -> (rows, size) int64, or None if a row does not hold exactly ``size`` whole varints."""
+    if pay.shape[1] == size:  # every value < 128: one byte each
+        return pay.astype(np.int64)
+    if pay.shape[1] == 0 or (pay[:, -1] >= 0x80).any():
+        return None
+    last = pay < 0x80  # (rows, nbytes): the final byte of each varint
+    if not (last.sum(1) == size).all():
+        return None
+    b = np.ascontiguousarray(pay).reshape(-1)
+    ends = np.flatnonzero(last.reshape(-1))
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    pos = np.arange(len(b)) - np.repeat(starts, ends - starts + 1)  # byte position inside its varint
+    if pos.max() > 9:
+        return None
+    parts = (b & 0x7F).astype(np.uint64) << (7 * pos).astype(np.uint64)
+    vals = np.bitwise_or.reduceat(parts, starts)
+    return vals.view(np.int64).reshape(pay.shape[0], size)
+
+
 class _Field:
     """One compiled spec entry."""
 
@@ -214,6 +235,49 @@ class _Field:
                 raise ValueError
             return np.array(vals, dtype=np.int64).reshape(shape if size is not None else (len(vals),))
         return ints
+
+    def batch(self, fbs: list) -> np.ndarray | None:
+        """Decode one feature of a whole batch at once from raw Feature bytes: rows of equal byte
+        length share one header, so their payloads are one strided numpy view. Returns None when
+        the batch does not fit that pattern (the caller decodes those rows one by one)."""
+        spec = self.spec
+        if isinstance(spec, VarLenFeature | FixedLenSequenceFeature) or self.np_dtype is object:
+            return None
+        raw = isinstance(spec, RawFeature)
+        n = len(fbs)
+        if n == 0 or None in fbs:
+            return None
+        tag = 0x0A if raw else (0x12 if self.kind == "float_list" else 0x1A)
+        dt = self.np_dtype if raw else (_F32 if tag == 0x12 else np.dtype(np.int64))
+        size = math.prod(self.shape)
+        lens = np.fromiter(map(len, fbs), dtype=np.int64, count=n)
+        groups = [(lens[0], None)] if (lens == lens[0]).all() else [(L, np.flatnonzero(lens == L)) for L in np.unique(lens)]
+        out = np.empty((n, *self.shape), dtype=dt)
+        for L, rows in groups:
+            blob = b"".join(fbs) if rows is None else b"".join([fbs[i] for i in rows])
+            m = np.frombuffer(blob, np.uint8).reshape(-1, int(L))  # (rows, L)
+            first = fbs[0] if rows is None else fbs[rows[0]]
+            try:
+                s, e = _payload(first, tag)
+            except (ValueError, IndexError):
+                return None
+            if s and not (m[:, :s] == m[0, :s]).all():  # one header for all rows
+                return None
+            pay = m[:, s:]  # (rows, e - s) payload bytes
+            if tag != 0x1A:
+                if e - s != size * dt.itemsize:
+                    return None
+                vals = np.ascontiguousarray(pay).view(dt).reshape(-1, *self.shape)
+            else:
+                vals = _varint_rows(pay, size)
+                if vals is None:
+                    return None
+                vals = vals.reshape(-1, *self.shape)
+            if rows is None:
+                out[:] = vals
+            else:
+                out[rows] = vals
+        return out
 
     def decode(self, fmap) -> np.ndarray:
         spec, name = self.spec, self.name
@@ -305,6 +369,50 @@ class ExampleDecoder:
         return ({f.name: f.decode(fmap) for f in self.fields}, {f.name: f.decode_steps(flmap) for f in self.seq_fields})
 
 
+    def decode_batch(self, records: Sequence[bytes]) -> dict[str, np.ndarray | list]:
+        """Decode many Examples at once: FixedLen/Raw features stacked to ``(N, *shape)`` (vectorised
+        over the batch where the rows share a layout), VarLen features as lists of arrays.
+
+        Same results as stacking ``self(r)`` over the records (tested), several times faster for
+        fixed-size features; this is ``tf.io.parse_example`` on a batch.
+        """
+        if self.seq_fields is not None:
+            raise DanluError("decode_batch decodes Examples; decode SequenceExamples one by one")
+        try:
+            views = [_ExampleView.FromString(r).features.feature for r in records]
+        except Exception:
+            views = None
+        if views is None:
+            return _stack(self.fields, [self(r) for r in records])  # raises the precise error
+        out: dict[str, Any] = {}
+        full: dict[int, Any] = {}
+        for name, fast, f in self._fast:
+            fbs = [v.get(name) for v in views]
+            col = f.batch(fbs)
+            if col is None:  # row by row, with the full parse for odd rows
+                rows = []
+                for i, fb in enumerate(fbs):
+                    try:
+                        rows.append(fast(fb))
+                    except Exception:
+                        if i not in full:
+                            full[i] = Example.FromString(records[i]).features.feature
+                        rows.append(f.decode(full[i]))
+                col = rows if isinstance(f.spec, VarLenFeature) else (
+                    np.stack(rows) if rows else np.zeros((0, *f.shape), dtype=f.np_dtype))
+            out[name] = col
+        return out
+
+
+def _stack(fields, rows: list[dict]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields:
+        col = [r[f.name] for r in rows]
+        out[f.name] = col if isinstance(f.spec, VarLenFeature) else (
+            np.stack(col) if col else np.zeros((0, *f.shape), dtype=f.np_dtype))
+    return out
+
+
 def parse_example(record: bytes, spec: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Decode one serialized Example per ``spec`` (see the module docstring)."""
     return ExampleDecoder(spec)(record)
@@ -317,15 +425,9 @@ def parse_sequence_example(record: bytes, context_spec: Mapping[str, Any],
 
 
 def parse_examples(records: Iterable[bytes], spec: Mapping[str, Any]) -> dict[str, np.ndarray | list]:
-    """Decode many Examples: FixedLen/Raw features stacked to ``(N, *shape)``, VarLen as lists of arrays."""
-    dec = ExampleDecoder(spec)
-    rows = [dec(r) for r in records]
-    out: dict[str, Any] = {}
-    for f in dec.fields:
-        col = [r[f.name] for r in rows]
-        out[f.name] = col if isinstance(f.spec, VarLenFeature) else (
-            np.stack(col) if col else np.zeros((0, *f.shape), dtype=f.np_dtype))
-    return out
+    """Decode many Examples: FixedLen/Raw features stacked to ``(N, *shape)``, VarLen as lists of arrays
+    (``tf.io.parse_example``; see :meth:`ExampleDecoder.decode_batch`)."""
+    return ExampleDecoder(spec).decode_batch(list(records))
 
 
 def to_torch(parsed: Mapping[str, Any]):
