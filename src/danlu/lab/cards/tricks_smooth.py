@@ -2,8 +2,12 @@
 
 Szegedy et al. arXiv:1512.00567 (label smoothing); Müller et al., "When Does Label Smoothing Help?",
 arXiv:1906.02629 (calibration); ECE as Guo et al. arXiv:1706.04599 (15 equal-width bins).
-Comparison: the same MLP, data order and initial weights on digits, trained long enough to become
-over-confident, with plain cross entropy vs danlu's ``label_smoothing_ce`` (eps=0.1). Held: lower
+Müller et al. report calibration gains for networks that cross entropy makes over-confident (their
+ResNet-56 on CIFAR-100: ECE 0.15 without smoothing). Comparison: the same wide MLP, data order and
+initial weights, trained on a small digits subset (100 images) until plain cross entropy's training
+loss is near zero, with plain cross entropy vs danlu's ``label_smoothing_ce`` (eps=0.1, Szegedy et
+al.'s value). Precondition: the plain network is over-confident on the test split (median mean
+confidence at least 2 points above its accuracy); otherwise the card is inconclusive. Held: lower
 median test ECE with smoothing and no more than 1 point of accuracy lost.
 """
 
@@ -34,14 +38,15 @@ def _one(ctx: CardContext, seed: int, eps: float) -> dict[str, Any]:
     y = data.test.tensors[1]
     ece, bins = T.calibration(torch.softmax(logits, 1), y, bins=15)
     return {"acc": T.accuracy(logits, y), "ece": ece, "nll": T.nll(logits, y), "bins": bins,
+            "train_ce": T.metrics(model, train)["loss"],
             "conf": torch.softmax(logits, 1).max(1).values.mean().item()}
 
 
 @card(id="tr-smooth", title="Label smoothing and calibration",
-      claim="Label smoothing lowers the expected calibration error of a classifier without costing accuracy.",
+      claim="Label smoothing lowers the expected calibration error of an over-confident classifier without costing accuracy.",
       source="note 004: tricks column (label smoothing)", area="tricks",
-      quick={"seeds": 3, "eps": 0.1, "n_train": 600, "steps": 300, "batch": 64, "width": 128, "lr": 2e-3},
-      full={"seeds": 8, "n_train": 1258, "steps": 2000, "width": 256})
+      quick={"seeds": 3, "eps": 0.1, "n_train": 100, "steps": 300, "batch": 64, "width": 256, "lr": 1e-3},
+      full={"seeds": 8, "n_train": 300, "steps": 1500, "width": 512})
 def tr_smooth(ctx: CardContext) -> CardResult:
     from danlu.plotting import subplots
 
@@ -61,10 +66,17 @@ def tr_smooth(ctx: CardContext) -> CardResult:
     ctx.figure("reliability", fig, caption="Reliability diagrams on the test split (15 bins); diagonal = calibrated.")
     table = [{"loss": name, "median test accuracy": T.median([r["acc"] for r in rs]),
               "median ECE": T.median([r["ece"] for r in rs]), "median test NLL": T.median([r["nll"] for r in rs]),
-              "median mean confidence": T.median([r["conf"] for r in rs])} for name, rs in res.items()]
+              "median mean confidence": T.median([r["conf"] for r in rs]),
+              "median confidence - accuracy": T.median([r["conf"] - r["acc"] for r in rs]),
+              "median train CE": T.median([r["train_ce"] for r in rs])} for name, rs in res.items()]
     ce, ls = table
-    held = ls["median ECE"] < ce["median ECE"] and ls["median test accuracy"] >= ce["median test accuracy"] - 0.01
-    reason = (f"{ctx.budget['n_train']} training digits, {ctx.budget['steps']} Adam steps, {T.fmt_seeds(seeds)}: median "
+    over = ce["median confidence - accuracy"] >= 0.02
+    better = ls["median ECE"] < ce["median ECE"] and ls["median test accuracy"] >= ce["median test accuracy"] - 0.01
+    held = better if over else None
+    reason = (f"{ctx.budget['n_train']} training digits, {ctx.budget['steps']} Adam steps (plain training CE "
+              f"{ce['median train CE']:.4f}), {T.fmt_seeds(seeds)}: plain CE is over-confident by "
+              f"{ce['median confidence - accuracy']:+.3f} (precondition: at least +0.02), smoothing gives "
+              f"{ls['median confidence - accuracy']:+.3f}; median "
               f"test ECE {ls['median ECE']:.3f} with smoothing vs {ce['median ECE']:.3f} without (held needs lower); "
               f"accuracy {ls['median test accuracy']:.1%} vs {ce['median test accuracy']:.1%} (held needs no more "
               f"than 1 point lost); mean confidence {ls['median mean confidence']:.3f} vs {ce['median mean confidence']:.3f}.")
