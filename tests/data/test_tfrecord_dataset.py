@@ -146,3 +146,13 @@ def test_bad_arguments(tmp_path):
         TFRecordDataset(tmp_path / "missing.tfrecord")
     with pytest.raises(DanluError, match="no TFRecord files"):
         TFRecordDataset([])
+
+
+def test_batched_decoding_matches_per_record(tmp_path):
+    paths = _shards(tmp_path)
+    per = [int(x["id"]) for x in TFRecordDataset(paths, decode=SPEC, shuffle_buffer=4, seed=3)]
+    batches = list(TFRecordDataset(paths, decode=SPEC, shuffle_buffer=4, seed=3, batch_size=4, output="torch"))
+    assert [len(b["id"]) for b in batches] == [4] * 6 + [1]
+    assert torch.cat([b["id"] for b in batches]).tolist() == per
+    with pytest.raises(DanluError, match="batch_size needs decode"):
+        TFRecordDataset(paths, batch_size=4)
