@@ -260,3 +260,18 @@ def test_decode_batch_equals_per_record(rows):
             want = np.stack([s[name] for s in singles])
             assert batch[name].dtype == want.dtype and np.array_equal(batch[name], want), name
     assert batch["i"].tolist() == [list(r[0]) for r in rows]
+
+
+@pytest.mark.parametrize("nbytes", [0, 1, 125, 126, 127, 128, 129, 16381, 16382, 16383, 16384, 70000])
+def test_varint_length_boundaries(nbytes):
+    raw = bytes(range(256)) * (nbytes // 256) + bytes(nbytes % 256)
+    ints = [0, 127, 128, 16383, 16384, 2**21, 2**63 - 1, -1, -(2**63)]
+    recs = [make_example({"r": raw, "s": v, "f": [0.5] * (nbytes // 4 if nbytes < 1000 else 3)}).SerializeToString()
+            for v in ints]
+    spec = {"r": RawFeature([nbytes], "uint8"), "s": FixedLenFeature([], "int64"), "f": VarLenFeature("float32")}
+    dec = ExampleDecoder(spec)
+    for v, rec in zip(ints, recs):
+        out = dec(rec)
+        assert out["r"].tobytes() == raw and int(out["s"]) == v
+    batch = dec.decode_batch(recs)
+    assert batch["s"].tolist() == ints and batch["r"].shape == (len(ints), nbytes)

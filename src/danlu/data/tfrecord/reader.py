@@ -215,7 +215,24 @@ def _fast(path: str, compression: str | None, verify: bool, start: int, stop: in
     limit = size if stop is None or size is None else min(size, stop)
     with open(path, "rb", buffering=0) as f:
         b = _Buffer(f, compression, path, start, stop)
+        simple = not with_offsets and stop is None and not skip
         while True:
+            if simple:  # tight loop over the whole records already in the buffer
+                i, n, buf, mv = b.i, b.n, b.buf, b.mv
+                while n - i >= HEADER:
+                    length, lcrc = unpack_len(buf, i)
+                    end = i + HEADER + length + FOOTER
+                    if end > n or (verify and len_crc.get(length) != lcrc):
+                        break  # needs a refill, a new length, or a closer look: the general step below
+                    data = bytes(mv[i + HEADER:end - FOOTER])
+                    if verify:
+                        m = crc(data)
+                        if ((((((m >> 15) | (m << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF)
+                                != unpack_u32(buf, end - FOOTER)[0]):
+                            break
+                    i = end
+                    yield data
+                b.i = i
             if stop is not None and b.base + b.i >= stop:
                 return
             if b.n - b.i < HEADER:

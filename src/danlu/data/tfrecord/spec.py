@@ -129,8 +129,8 @@ def _payload(fb: bytes, tag: int) -> tuple[int, int]:
     if fb[0] != tag:
         raise ValueError
     n, i = fb[1], 2
-    if n >= 0x80:
-        n, i = _varint(fb, 1)
+    if n >= 0x80:  # 2-byte lengths inline (up to 16 KiB), longer ones by the loop
+        n, i = ((n & 0x7F) | (fb[2] << 7), 3) if fb[2] < 0x80 else _varint(fb, 1)
     end = len(fb)
     if i + n != end:
         raise ValueError
@@ -140,7 +140,7 @@ def _payload(fb: bytes, tag: int) -> tuple[int, int]:
         raise ValueError
     m, j = fb[i + 1], i + 2
     if m >= 0x80:
-        m, j = _varint(fb, i + 1)
+        m, j = ((m & 0x7F) | (fb[i + 2] << 7), i + 3) if fb[i + 2] < 0x80 else _varint(fb, i + 1)
     if j + m != end:  # more than one chunk / value: let the full parser handle it
         raise ValueError
     return j, end
@@ -224,7 +224,13 @@ class _Field:
         def ints(fb):
             s, e = _payload(fb, 0x1A)
             if scalar:
-                v, i = _varint(fb, s) if fb[s] >= 0x80 else (fb[s], s + 1)
+                v = fb[s]
+                if v < 0x80:
+                    i = s + 1
+                elif fb[s + 1] < 0x80:
+                    v, i = (v & 0x7F) | (fb[s + 1] << 7), s + 2
+                else:
+                    v, i = _varint(fb, s)
                 if i != e:
                     raise ValueError
                 return np.array(v - (1 << 64) if v >= 1 << 63 else v, dtype=np.int64)  # ()
@@ -267,12 +273,12 @@ class _Field:
             if tag != 0x1A:
                 if e - s != size * dt.itemsize:
                     return None
-                vals = np.ascontiguousarray(pay).view(dt).reshape(-1, *self.shape)
+                vals = np.ascontiguousarray(pay).view(dt).reshape(m.shape[0], *self.shape)
             else:
                 vals = _varint_rows(pay, size)
                 if vals is None:
                     return None
-                vals = vals.reshape(-1, *self.shape)
+                vals = vals.reshape(m.shape[0], *self.shape)
             if rows is None:
                 out[:] = vals
             else:
