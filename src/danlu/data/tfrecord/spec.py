@@ -29,6 +29,7 @@ import numpy as np
 
 from danlu.data.tfrecord.proto import Example, SequenceExample
 from danlu.data.tfrecord.proto.view_pb2 import ExampleView as _ExampleView
+from danlu.data.tfrecord.wire import F32, feature_payload, not_fast, varint, varint_rows, varints
 from danlu.errors import DanluError
 
 _DT = {"int64": ("int64_list", np.int64), "float32": ("float_list", np.float32), "float": ("float_list", np.float32),
@@ -91,82 +92,6 @@ def _values(feature, name: str, kind: str, np_dtype) -> np.ndarray:
     return np.array(vals, dtype=np_dtype)
 
 
-_F32 = np.dtype("<f4")
-
-
-def _fail(fb):
-    raise ValueError
-
-
-def _varint(b: bytes, i: int) -> tuple[int, int]:
-    """Decode a protobuf varint at ``b[i]``: ``(value, next index)``."""
-    shift = result = 0
-    while True:
-        c = b[i]
-        i += 1
-        result |= (c & 0x7F) << shift
-        if c < 0x80:
-            return result, i
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
-
-
-def _varints(b: bytes, i: int, end: int) -> list[int]:
-    """All varints in ``b[i:end]`` as signed int64 (protobuf int64 is two's complement in 10 bytes)."""
-    out = []
-    while i < end:
-        v, i = _varint(b, i)
-        out.append(v - (1 << 64) if v >= 1 << 63 else v)
-    if i != end:
-        raise ValueError
-    return out
-
-
-def _payload(fb: bytes, tag: int) -> tuple[int, int]:
-    """The byte range of the one packed (or one bytes) value of a serialized Feature whose list field
-    has tag byte ``tag`` (0x0a bytes_list, 0x12 float_list, 0x1a int64_list). Raises on any other shape."""
-    if fb[0] != tag:
-        raise ValueError
-    n, i = fb[1], 2
-    if n >= 0x80:  # 2-byte lengths inline (up to 16 KiB), longer ones by the loop
-        n, i = ((n & 0x7F) | (fb[2] << 7), 3) if fb[2] < 0x80 else _varint(fb, 1)
-    end = len(fb)
-    if i + n != end:
-        raise ValueError
-    if n == 0:
-        return i, i
-    if fb[i] != 0x0A:  # field 1, length-delimited: the packed values / the bytes value
-        raise ValueError
-    m, j = fb[i + 1], i + 2
-    if m >= 0x80:
-        m, j = ((m & 0x7F) | (fb[i + 2] << 7), i + 3) if fb[i + 2] < 0x80 else _varint(fb, i + 1)
-    if j + m != end:  # more than one chunk / value: let the full parser handle it
-        raise ValueError
-    return j, end
-
-
-def _varint_rows(pay: np.ndarray, size: int) -> np.ndarray | None:
-    """Vectorised varint decoding of a (rows, nbytes) uint8 matrix holding ``size`` varints per row
-    -> (rows, size) int64, or None if a row does not hold exactly ``size`` whole varints."""
-    if pay.shape[1] == size:  # every value < 128: one byte each
-        return pay.astype(np.int64)
-    if pay.shape[1] == 0 or (pay[:, -1] >= 0x80).any():
-        return None
-    last = pay < 0x80  # (rows, nbytes): the final byte of each varint
-    if not (last.sum(1) == size).all():
-        return None
-    b = np.ascontiguousarray(pay).reshape(-1)
-    ends = np.flatnonzero(last.reshape(-1))
-    starts = np.concatenate([[0], ends[:-1] + 1])
-    pos = np.arange(len(b)) - np.repeat(starts, ends - starts + 1)  # byte position inside its varint
-    if pos.max() > 9:
-        return None
-    parts = (b & 0x7F).astype(np.uint64) << (7 * pos).astype(np.uint64)
-    vals = np.bitwise_or.reduceat(parts, starts)
-    return vals.view(np.int64).reshape(pay.shape[0], size)
-
-
 class _Field:
     """One compiled spec entry."""
 
@@ -201,28 +126,28 @@ class _Field:
             nbytes = size * dt.itemsize
 
             def raw(fb):
-                s, e = _payload(fb, 0x0A)
+                s, e = feature_payload(fb, 0x0A)
                 if e - s != nbytes:
                     raise ValueError
                 return np.ndarray(shape, dt, fb, s).copy()  # (*shape,), a writable copy
             return raw
         if self.np_dtype is object or isinstance(spec, FixedLenSequenceFeature):
-            return _fail
+            return not_fast
         var = isinstance(spec, VarLenFeature)
         size = None if var else self.size
         if self.kind == "float_list":
             def floats(fb):
-                s, e = _payload(fb, 0x12)
+                s, e = feature_payload(fb, 0x12)
                 n = (e - s) >> 2
                 if (size is not None and n != size) or (e - s) & 3:
                     raise ValueError
-                return np.ndarray(shape if size is not None else (n,), _F32, fb, s).copy()
+                return np.ndarray(shape if size is not None else (n,), F32, fb, s).copy()
             return floats
 
         scalar = not var and shape == ()
 
         def ints(fb):
-            s, e = _payload(fb, 0x1A)
+            s, e = feature_payload(fb, 0x1A)
             if scalar:
                 v = fb[s]
                 if v < 0x80:
@@ -230,13 +155,13 @@ class _Field:
                 elif fb[s + 1] < 0x80:
                     v, i = (v & 0x7F) | (fb[s + 1] << 7), s + 2
                 else:
-                    v, i = _varint(fb, s)
+                    v, i = varint(fb, s)
                 if i != e:
                     raise ValueError
                 return np.array(v - (1 << 64) if v >= 1 << 63 else v, dtype=np.int64)  # ()
             if size is not None and e - s == size:  # every value < 128
                 return np.frombuffer(fb, np.uint8, size, s).astype(np.int64).reshape(shape)
-            vals = _varints(fb, s, e)
+            vals = varints(fb, s, e)
             if size is not None and len(vals) != size:
                 raise ValueError
             return np.array(vals, dtype=np.int64).reshape(shape if size is not None else (len(vals),))
@@ -254,7 +179,7 @@ class _Field:
         if n == 0 or None in fbs:
             return None
         tag = 0x0A if raw else (0x12 if self.kind == "float_list" else 0x1A)
-        dt = self.np_dtype if raw else (_F32 if tag == 0x12 else np.dtype(np.int64))
+        dt = self.np_dtype if raw else (F32 if tag == 0x12 else np.dtype(np.int64))
         size = math.prod(self.shape)
         lens = np.fromiter(map(len, fbs), dtype=np.int64, count=n)
         groups = [(lens[0], None)] if (lens == lens[0]).all() else [(L, np.flatnonzero(lens == L)) for L in np.unique(lens)]
@@ -264,7 +189,7 @@ class _Field:
             m = np.frombuffer(blob, np.uint8).reshape(-1, int(L))  # (rows, L)
             first = fbs[0] if rows is None else fbs[rows[0]]
             try:
-                s, e = _payload(first, tag)
+                s, e = feature_payload(first, tag)
             except (ValueError, IndexError):
                 return None
             if s and not (m[:, :s] == m[0, :s]).all():  # one header for all rows
@@ -275,7 +200,7 @@ class _Field:
                     return None
                 vals = np.ascontiguousarray(pay).view(dt).reshape(m.shape[0], *self.shape)
             else:
-                vals = _varint_rows(pay, size)
+                vals = varint_rows(pay, size)
                 if vals is None:
                     return None
                 vals = vals.reshape(m.shape[0], *self.shape)
