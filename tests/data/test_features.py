@@ -237,3 +237,20 @@ def test_featureset_bad_input():
         Embedding(Vocabulary("v"), 2)({"v": ["a"]})
     with pytest.raises(DanluError, match="hashing takes strings or integers"):
         hash_bucket([1.5], 3)
+
+
+def test_data_fc_card_task_needs_the_interaction():
+    """The data-fc card's synthetic task: deterministic, and the city x job interaction carries signal
+    that numbers alone cannot (the per-(city, job) label mean swings far from the overall mean)."""
+    from danlu.lab.cards.data_fc import make_tabular
+
+    a, ya, pa = make_tabular(2000, seed=0)
+    b, yb, _ = make_tabular(2000, seed=0)
+    assert a["city"] == b["city"] and np.array_equal(ya, yb)
+    bayes = ((pa > 0.5) == (ya > 0.5)).mean()
+    assert 0.7 < bayes < 0.97
+    cells = {}
+    for c, j, y in zip(a["city"], a["job"], ya):
+        cells.setdefault((c, j), []).append(y)
+    means = np.array([np.mean(v) for v in cells.values() if len(v) >= 10])
+    assert means.std() > 0.25  # the cross matters
