@@ -26,6 +26,11 @@ from danlu.lab.cards import _tricks_common as T
 MARGIN = 0.02  # 2 accuracy points: "nearly independent" / "drops", fixed a priori
 
 
+def verdict(bn_drop: float, gn_drop: float, margin: float = MARGIN) -> bool:
+    """The claim's test: BN drops by >= margin, GN by <= margin, and BN's drop exceeds GN's by >= margin."""
+    return bn_drop >= margin and gn_drop <= margin and bn_drop - gn_drop >= margin
+
+
 def _one(ctx: CardContext, seed: int, norm: str, batch: int) -> dict[str, Any]:
     from danlu.models import create_model
 
@@ -81,7 +86,7 @@ def tr_gn(ctx: CardContext) -> CardResult:
                                               f"{T.median([r['train_loss'] for r in res[(n, small)]]):.3f}"}
              for n in ("bn", "gn")]
     bn, gn = table
-    held = bn["drop"] >= MARGIN and gn["drop"] <= MARGIN and bn["drop"] - gn["drop"] >= MARGIN
+    held = verdict(bn["drop"], gn["drop"])
     reason = (f"{b['epochs']} epochs over {b['n_train']} training digits at each batch size (SGD momentum 0.9, lr "
               f"{b['base_lr']} x batch/32), {T.fmt_seeds(seeds)}: from batch {big} to {small} BN's median validation "
               f"accuracy moves {med[('bn', big)]:.1%} -> {med[('bn', small)]:.1%} (drop {bn['drop']:+.1%}), GN's "
