@@ -167,47 +167,54 @@ class _Field:
             return np.array(vals, dtype=np.int64).reshape(shape if size is not None else (len(vals),))
         return ints
 
+    @property
+    def batchable(self) -> bool:
+        """Fixed-size numeric output: decodable for a whole batch from a payload matrix."""
+        return not isinstance(self.spec, VarLenFeature | FixedLenSequenceFeature) and self.np_dtype is not object
+
+    @property
+    def tag(self) -> int:
+        """First byte of the serialized Feature this spec expects (0x0a bytes, 0x12 float, 0x1a int64)."""
+        return {"bytes_list": 0x0A, "float_list": 0x12, "int64_list": 0x1A}[self.kind]
+
+    def from_payload(self, pay: np.ndarray) -> np.ndarray | None:
+        """``(rows, nbytes)`` uint8 payloads (one per record, same length) -> ``(rows, *shape)``, or None."""
+        size = math.prod(self.shape)
+        if self.kind == "int64_list":
+            vals = varint_rows(pay, size)
+            return None if vals is None else vals.reshape(pay.shape[0], *self.shape)
+        dt = self.np_dtype if isinstance(self.spec, RawFeature) else F32
+        if pay.shape[1] != size * dt.itemsize:
+            return None
+        return np.ascontiguousarray(pay).view(dt).reshape(pay.shape[0], *self.shape)
+
     def batch(self, fbs: list) -> np.ndarray | None:
         """Decode one feature of a whole batch at once from raw Feature bytes: rows of equal byte
         length share one header, so their payloads are one strided numpy view. Returns None when
         the batch does not fit that pattern (the caller decodes those rows one by one)."""
-        spec = self.spec
-        if isinstance(spec, VarLenFeature | FixedLenSequenceFeature) or self.np_dtype is object:
-            return None
-        raw = isinstance(spec, RawFeature)
         n = len(fbs)
-        if n == 0 or None in fbs:
+        if not self.batchable or n == 0 or None in fbs:
             return None
-        tag = 0x0A if raw else (0x12 if self.kind == "float_list" else 0x1A)
-        dt = self.np_dtype if raw else (F32 if tag == 0x12 else np.dtype(np.int64))
-        size = math.prod(self.shape)
         lens = np.fromiter(map(len, fbs), dtype=np.int64, count=n)
         groups = [(lens[0], None)] if (lens == lens[0]).all() else [(L, np.flatnonzero(lens == L)) for L in np.unique(lens)]
-        out = np.empty((n, *self.shape), dtype=dt)
+        out = None
         for L, rows in groups:
             blob = b"".join(fbs) if rows is None else b"".join([fbs[i] for i in rows])
             m = np.frombuffer(blob, np.uint8).reshape(-1, int(L))  # (rows, L)
-            first = fbs[0] if rows is None else fbs[rows[0]]
             try:
-                s, e = feature_payload(first, tag)
+                s, _ = feature_payload(fbs[0] if rows is None else fbs[rows[0]], self.tag)
             except (ValueError, IndexError):
                 return None
             if s and not (m[:, :s] == m[0, :s]).all():  # one header for all rows
                 return None
-            pay = m[:, s:]  # (rows, e - s) payload bytes
-            if tag != 0x1A:
-                if e - s != size * dt.itemsize:
-                    return None
-                vals = np.ascontiguousarray(pay).view(dt).reshape(m.shape[0], *self.shape)
-            else:
-                vals = varint_rows(pay, size)
-                if vals is None:
-                    return None
-                vals = vals.reshape(m.shape[0], *self.shape)
+            vals = self.from_payload(m[:, s:])
+            if vals is None:
+                return None
             if rows is None:
-                out[:] = vals
-            else:
-                out[rows] = vals
+                return vals
+            if out is None:
+                out = np.empty((n, *self.shape), dtype=vals.dtype)
+            out[rows] = vals
         return out
 
     def decode(self, fmap) -> np.ndarray:
@@ -309,6 +316,16 @@ class ExampleDecoder:
         """
         if self.seq_fields is not None:
             raise DanluError("decode_batch decodes Examples; decode SequenceExamples one by one")
+        if all(f.batchable for f in self.fields):
+            from danlu.data.tfrecord.batch import decode_same_layout
+
+            out = decode_same_layout(self, records)
+            if out is not None:
+                return out
+        return self.decode_views(records)
+
+    def decode_views(self, records: Sequence[bytes]) -> dict[str, np.ndarray | list]:
+        """:meth:`decode_batch` through the per-record ``ExampleView`` parse (any layout)."""
         try:
             views = [_ExampleView.FromString(r).features.feature for r in records]
         except Exception:
