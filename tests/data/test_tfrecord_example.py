@@ -297,14 +297,35 @@ def test_same_layout_batch_path_equals_per_record(rows):
         recs.append(make_example(feats).SerializeToString())
     spec = {"i": FixedLenFeature([2], "int64"), "f": FixedLenFeature([3], "float32"),
             "r": RawFeature([3], "uint16"), "w": FixedLenFeature([], "float32", default_value=1.0)}
+    from danlu.data.tfrecord.spec import _Field
+
     dec = ExampleDecoder(spec)
     batch = dec.decode_batch(recs)
-    singles = [dec(r) for r in recs]
-    for name in spec:
-        want = np.stack([s[name] for s in singles])
+    singles = [dec(r) for r in recs]  # per record: the cached-layout path where it applies
+    fulls = [Example.FromString(r).features.feature for r in recs]  # the reference: full protobuf parse
+    for name, sp in spec.items():
+        want = np.stack([_Field(name, sp).decode(fm) for fm in fulls])
         assert batch[name].dtype == want.dtype and np.array_equal(batch[name], want), name
+        got = np.stack([s[name] for s in singles])
+        assert got.dtype == want.dtype and np.array_equal(got, want), name
     assert example_layout(recs[0]) is not None
     # all-present, same order: the shared-layout path itself answers
     same = [make_example({"i": r[0], "f": r[1], "r": r[2]}).SerializeToString() for r in rows]
     got = decode_same_layout(ExampleDecoder({k: spec[k] for k in ("i", "f", "r")}), same)
     assert got is not None and got["i"].tolist() == [list(r[0]) for r in rows]
+
+
+def test_layout_cache_is_used_and_rejects_a_same_length_different_layout():
+    spec = {"ab": FixedLenFeature([], "int64"), "ba": FixedLenFeature([], "float32")}
+    dec = ExampleDecoder(spec)
+    recs = [make_example({"ab": i, "ba": 0.5 * i}).SerializeToString() for i in range(50)]
+    out = [dec(r) for r in recs]
+    assert [int(o["ab"]) for o in out] == list(range(50)) and dec._layouts.hits > 0
+    # same byte length, names swapped: the kinds differ at the same offsets
+    swapped = make_example({"ba": 7, "ab": 1.5}).SerializeToString()
+    other = make_example({"ab": 7, "ba": 1.5}).SerializeToString()
+    assert len(swapped) == len(other)
+    with pytest.raises(DanluError, match="'ab' is a float_list"):
+        dec(make_example({"ab": 1.5, "ba": 7}).SerializeToString())
+    o = dec(other)
+    assert int(o["ab"]) == 7 and float(o["ba"]) == 1.5

@@ -104,3 +104,62 @@ def _group(decoder, recs: Sequence[bytes], length: int) -> dict[str, np.ndarray]
             return None
         vals[f.name] = v
     return vals
+
+
+class LayoutCache:
+    """Per-record decoding by cached layout: ``{record length: plan}``.
+
+    The first record of each length is walked once (:func:`example_layout`); a later record of the
+    same length whose structural byte runs match (``bytes.startswith`` at each run, no copies) has
+    its features at the same offsets, and each is decoded straight from the record bytes. Records
+    whose lengths rarely repeat (variable-size images) switch the cache off after a while.
+    """
+
+    MAX = 256
+
+    def __init__(self, fields) -> None:
+        self.fields = fields
+        self.plans: dict[int, Any] = {}
+        self.hits = self.misses = 0
+        self.enabled = all(f.batchable for f in fields)
+
+    def _plan(self, rec: bytes):
+        lay = example_layout(rec)
+        if lay is None:
+            return False
+        feats, structural = lay
+        plan = []
+        for f in self.fields:
+            ent = feats.get(f.name)
+            if ent is None or ent[0] != f.tag:
+                return False
+            plan.append((f, ent[1], ent[2]))
+        runs = np.split(structural, np.flatnonzero(np.diff(structural) != 1) + 1)
+        segs = [(int(r[0]), rec[int(r[0]):int(r[-1]) + 1]) for r in runs if len(r)]
+        return segs, plan
+
+    def __call__(self, rec: bytes) -> dict[str, np.ndarray] | None:
+        """The decoded features, or None (the caller takes the general path)."""
+        if not self.enabled:
+            return None
+        plan = self.plans.get(len(rec))
+        if plan is None:
+            self.misses += 1
+            if self.misses > 64 and self.misses > self.hits:
+                self.enabled = False  # lengths do not repeat: the cache does not pay
+                return None
+            if len(self.plans) >= self.MAX:
+                self.plans.clear()
+            plan = self.plans[len(rec)] = self._plan(rec)
+        else:
+            self.hits += 1
+        if plan is False:
+            return None
+        segs, fields = plan
+        for a, seg in segs:
+            if not rec.startswith(seg, a):
+                return None
+        try:
+            return {f.name: f.from_record(rec, s, e) for f, s, e in fields}
+        except ValueError:
+            return None

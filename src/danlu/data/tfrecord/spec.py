@@ -188,6 +188,26 @@ class _Field:
             return None
         return np.ascontiguousarray(pay).view(dt).reshape(pay.shape[0], *self.shape)
 
+    def from_record(self, rec: bytes, s: int, e: int) -> np.ndarray:
+        """Decode this feature from its payload ``rec[s:e]`` (no copy of the record); ValueError if it does not fit."""
+        if self.kind == "int64_list":
+            size = math.prod(self.shape)
+            if self.shape == ():
+                v, i = varint(rec, s)
+                if i != e:
+                    raise ValueError
+                return np.array(v - (1 << 64) if v >= 1 << 63 else v, dtype=np.int64)
+            if e - s == size:
+                return np.frombuffer(rec, np.uint8, size, s).astype(np.int64).reshape(self.shape)
+            vals = varints(rec, s, e)
+            if len(vals) != size:
+                raise ValueError
+            return np.array(vals, dtype=np.int64).reshape(self.shape)
+        dt = self.np_dtype if isinstance(self.spec, RawFeature) else F32
+        if e - s != math.prod(self.shape) * dt.itemsize:
+            raise ValueError
+        return np.ndarray(self.shape, dt, rec, s).copy()
+
     def batch(self, fbs: list) -> np.ndarray | None:
         """Decode one feature of a whole batch at once from raw Feature bytes: rows of equal byte
         length share one header, so their payloads are one strided numpy view. Returns None when
@@ -279,8 +299,15 @@ class ExampleDecoder:
         self.seq_fields = None if sequence_spec is None else [_Field(k, v) for k, v in sequence_spec.items()]
         self._cls = Example if sequence_spec is None else SequenceExample
         self._fast = [(f.name, f.fast(), f) for f in self.fields]
+        from danlu.data.tfrecord.batch import LayoutCache
+
+        self._layouts = LayoutCache(self.fields)
 
     def __call__(self, record: bytes):
+        if self.seq_fields is None and self._layouts.enabled:
+            out = self._layouts(record)
+            if out is not None:
+                return out
         if self.seq_fields is None:
             try:
                 view = _ExampleView.FromString(record).features.feature  # name -> raw Feature bytes
