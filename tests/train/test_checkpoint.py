@@ -126,3 +126,38 @@ def test_weights_only_loading_is_what_torch_does(tmp_path):
     torch.save({"x": _Evil()}, path)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path, weights_only=True)
+
+
+class _LRFunction:
+    """A callable LR rule kept inside a LambdaLR's state, like danlu.optim's schedules."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.rule = _Evil()  # an object weights_only loading must refuse
+
+    def __call__(self, step: int) -> float:
+        return 1.0 - step / self.total
+
+
+def test_scheduler_state_with_callables_is_saved_as_plain_data(tmp_path):
+    """Reference: torch's own LambdaLR continued without interruption."""
+    from danlu.train.checkpoint import merge_state, plain_state
+
+    def make():
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, _LRFunction(10))
+
+    opt, sched = make()
+    for _ in range(3):
+        opt.step()
+        sched.step()
+    path = save_checkpoint({"schedule": plain_state(sched.state_dict())}, tmp_path / "s.pt")
+    opt2, sched2 = make()
+    sched2.load_state_dict(merge_state(sched2.state_dict(), load_checkpoint(path)["schedule"]))
+    for _ in range(4):
+        opt.step()
+        sched.step()
+        opt2.step()
+        sched2.step()
+        assert sched2.get_last_lr() == sched.get_last_lr()
+    assert sched2.last_epoch == 7

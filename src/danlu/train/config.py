@@ -106,7 +106,9 @@ class LoopConfig:
 class CheckpointConfig:
     """Checkpoints (atomic writes; the last k plus the best are kept)."""
 
-    every_steps: int = _f(0, "also checkpoint every this many optimizer steps (0: at epoch ends only)")
+    every_steps: int = _f(0, "also checkpoint every this many optimizer steps (0: off)")
+    every_epochs: int = _f(1, "checkpoint at the end of every this many epochs (0: off; the last step is "
+                              "always saved)")
     keep_last: int = _f(2, "how many recent checkpoints to keep")
     monitor: str = _f("val_accuracy", "metric that picks best.pt (val_loss, val_<metric>)")
     mode: Literal["max", "min"] = _f("max", "whether a larger or a smaller monitored value is better")
@@ -329,7 +331,8 @@ def validate(cfg: TrainConfig) -> None:
         if v <= 0:
             raise ConfigError(f"{where} must be positive, got {v}")
     non_negative = {"loop.max_steps": cfg.loop.max_steps, "loop.grad_clip": cfg.loop.grad_clip,
-                    "checkpoint.every_steps": cfg.checkpoint.every_steps, "seed": cfg.seed,
+                    "checkpoint.every_steps": cfg.checkpoint.every_steps,
+                    "checkpoint.every_epochs": cfg.checkpoint.every_epochs, "seed": cfg.seed,
                     "data.num_workers": cfg.data.num_workers, "optim.weight_decay": cfg.optim.weight_decay}
     for where, v in non_negative.items():
         if v < 0:

@@ -58,8 +58,9 @@ def init_from_env(device: torch.device) -> DistInfo:
 
 
 def shutdown() -> None:
-    """Leave the process group if we joined one."""
+    """Leave the process group if we joined one (after a barrier, so no rank tears down early)."""
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 

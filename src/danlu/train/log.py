@@ -31,11 +31,12 @@ class RunLog:
         self._progress = None
         self._task = None
         if enabled and progress:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-            self._progress = Progress(TextColumn("[bold]train[/bold] ep {task.fields[epoch]}"), BarColumn(),
-                                      MofNCompleteColumn(), TimeElapsedColumn(),
-                                      TextColumn("{task.fields[stats]}"), transient=False)
+            self._progress = Progress(TextColumn("ep {task.fields[epoch]}"), BarColumn(bar_width=16),
+                                      MofNCompleteColumn(),
+                                      TextColumn("{task.fields[stats]}"), transient=False,
+                                      auto_refresh=False)  # redrawn at log steps: no refresh thread
             self._task = self._progress.add_task("train", total=total_steps, epoch=0, stats="")
             self._progress.start()
 
@@ -65,19 +66,25 @@ class RunLog:
 
     def progress(self, step: int, epoch: int, stats: dict[str, float]) -> None:
         if self._progress is not None:
-            text = "  ".join(f"{k} {v:.4g}" if k != "samples/s" else f"{k} {v:,.0f}" for k, v in stats.items())
+            text = " ".join(f"{v:,.0f}/s" if k == "samples/s" else f"lr {v:.1e}" if k == "lr" else f"{k} {v:.4f}"
+                            for k, v in stats.items())
             self._progress.update(self._task, completed=step, epoch=epoch, stats=text)
+            self._progress.refresh()
 
     def message(self, text: str) -> None:
         if not self.enabled:
             return
         if self._progress is not None:
-            self._progress.console.print(text, highlight=False)
+            self._progress.console.print(text, highlight=False, soft_wrap=True)
         else:
             print(text, flush=True)
 
-    def close(self) -> None:
+    def close(self, step: int | None = None) -> None:
+        """Stop the bar (drawn at ``step`` if given) and close the log file."""
         if self._progress is not None:
+            if step is not None:
+                self._progress.update(self._task, completed=step)
+                self._progress.refresh()
             self._progress.stop()
             self._progress = None
         if self._file is not None:

@@ -31,7 +31,9 @@ def _topk(logits: Tensor, target: Tensor, k: int) -> tuple[Tensor, Tensor]:
 @METRICS.register("accuracy")
 def accuracy(logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     """Top-1 accuracy: (number correct, number labelled)."""
-    return _topk(logits, target, 1)
+    mask = target != IGNORE_INDEX  # (B,) or (B, T)
+    hit = (logits.argmax(-1) == target) & mask  # (B,) or (B, T)
+    return hit.sum().float(), mask.sum().float()
 
 
 @METRICS.register("top5")

@@ -128,6 +128,7 @@ class Trainer:
         scaler = torch.amp.GradScaler("cuda", enabled=scaled)
         ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(loop.ema_decay), use_buffers=True)
                if loop.ema_decay > 0 else None)
+        trainable = [p for p in model.parameters() if p.requires_grad]
         n_meter = 2 + 2 * len(cfg.metrics)  # [loss sum, batches, (metric total, metric count) per metric]
         epoch_meter = torch.zeros(n_meter, device=device)
         log_meter = torch.zeros(n_meter, device=device)
@@ -196,7 +197,7 @@ class Trainer:
                     state.step += 1
                     state.samples += per_step_samples
                     scaler.unscale_(optimizer)
-                    params = [p for p in model.parameters() if p.grad is not None]
+                    params = [p for p in trainable if p.grad is not None]
                     if loop.grad_clip > 0:
                         grad_norm = torch.nn.utils.clip_grad_norm_(params, loop.grad_clip)
                     elif loop.nan_guard and not scaled:
@@ -265,16 +266,17 @@ class Trainer:
                 log.write(record)
                 log.message("epoch {epoch}: ".format(**record) + "  ".join(
                     f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float) and k != "lr"))
-                self._save(ckpts, state, info, model, optimizer, schedule, scaler, ema,
-                           epoch_meter, log_meter, eval_metrics, best=is_best)
-                last_saved = state.step
+                if is_best or (cfg.checkpoint.every_epochs and state.epoch % cfg.checkpoint.every_epochs == 0):
+                    self._save(ckpts, state, info, model, optimizer, schedule, scaler, ema,
+                               epoch_meter, log_meter, eval_metrics, best=is_best)
+                    last_saved = state.step
                 self._emit("epoch")
 
             if state.step != last_saved:  # stopped by max_steps between checkpoints
                 self._save(ckpts, state, info, model, optimizer, schedule, scaler, ema,
                            epoch_meter, log_meter, eval_metrics, best=False)
         finally:
-            log.close()
+            log.close(state.step)
 
         # -- final numbers: validation and test with the evaluated weights (EMA if on)
         final_model = ema.module if ema is not None else model
