@@ -174,3 +174,17 @@ def test_data_path_tensor_file(tiny, tmp_path):
     torch.save({"x": x, "y": y}, tmp_path / "blobs.pt")
     result = train(tiny(f"data.path={tmp_path / 'blobs.pt'}", "data.args={}", "loop.epochs=3"))
     assert result.metrics["val_accuracy"] > 0.8
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_cuda_mixed_precision_trains_and_resumes(tiny, precision):
+    """fp16 uses a GradScaler whose state is checkpointed; both precisions learn on CUDA."""
+    cfg = tiny(f"loop.precision={precision}", "device=cuda", "checkpoint.every_steps=10")
+    result = train(cfg)
+    assert result.metrics["val_accuracy"] > 0.5
+    state = load_checkpoint(sorted((result.run_dir / "checkpoints").glob("ckpt-*.pt"))[-1])
+    if precision == "fp16":
+        assert state["scaler"]["scale"] > 0
+    resumed = train(cfg, resume=True)  # already finished: restores every piece of state and re-evaluates
+    assert resumed.state.step == result.state.step

@@ -162,7 +162,7 @@ class Trainer:
         history: list[dict[str, Any]] = []
         last_saved = state.step if saved is not None else -1
         eval_metrics: dict[str, float] = dict(saved.get("metrics", {})) if saved is not None else {}
-        t_log, samples_log = time.perf_counter(), 0
+        t_log, samples_log = time.perf_counter(), state.samples
         micro_per_epoch = steps_per_epoch * loop.accum_steps
         per_step_samples = cfg.data.batch_size * loop.accum_steps * info.world_size
         step_loss = torch.zeros((), device=device)  # loss summed over the micro-batches of one step
