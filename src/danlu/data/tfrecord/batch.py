@@ -133,7 +133,7 @@ class LayoutCache:
             ent = feats.get(f.name)
             if ent is None or ent[0] != f.tag:
                 return False
-            plan.append((f, ent[1], ent[2]))
+            plan.append((f.name, f.record_decoder(ent[1], ent[2])))
         runs = np.split(structural, np.flatnonzero(np.diff(structural) != 1) + 1)
         segs = [(int(r[0]), rec[int(r[0]):int(r[-1]) + 1]) for r in runs if len(r)]
         return segs, plan
@@ -160,6 +160,6 @@ class LayoutCache:
             if not rec.startswith(seg, a):
                 return None
         try:
-            return {f.name: f.from_record(rec, s, e) for f, s, e in fields}
+            return {name: fn(rec) for name, fn in fields}
         except ValueError:
             return None
