@@ -53,7 +53,7 @@ def test_gn_verdict_needs_bn_to_drop_and_gn_to_hold(bn_drop, gn_drop, held):
 
 
 def test_gn_runs_equal_epochs_with_linear_lr_scaling():
-    budget = {"n_train": 32, "epochs": 2, "widths": [4], "base_lr": 0.1}
+    budget = {"n_train": 32, "epochs": 2, "base_lr": 0.1, "model": "cnn", "model_kw": {"widths": [4], "image_size": 8}}
     ctx = _ctx(budget)
     big, small = tricks_gn._one(ctx, 0, "gn", 16), tricks_gn._one(ctx, 0, "gn", 2)
     assert (big["steps"], small["steps"]) == (4, 32)                       # 2 epochs x 32 samples each

@@ -129,4 +129,8 @@ def tr_adamw(ctx: CardContext) -> CardResult:
     return CardResult(table=table, held=held, reason=reason,
                       extra={"grids": grids, "lrs": lrs, "wds": wd_grid, "slopes": slope, "seeds": [ctx.seed]},
                       notes="One seed per cell (the same initial weights and batches everywhere), so the grid's "
-                            "differences come from (lr, decay) alone; the slope uses every row, not one argmax.")
+                            "differences come from (lr, decay) alone; the slope uses every row, not one argmax. "
+                            "Without normalisation layers, an Adam step moves each weight by about lr, so the "
+                            "weight norm AdamW settles at scales like lr / lambda: the useful per-step decay then "
+                            "grows with lr (slope near +1 in the paper's axis, near 0 in torch's wd = lambda / lr). "
+                            "The paper's ResNets are batch-normalised (scale-invariant weights), a different regime.")
