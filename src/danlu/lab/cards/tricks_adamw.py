@@ -5,7 +5,7 @@ with L2 folded into Adam's gradient the best weight decay moves with the learnin
 good region), while decoupled decay gives a good region more aligned with the axes.
 
 Comparison: the same MLP, data order and initial weights for every cell, trained on a small digits
-subset (100 images) long enough to memorise it (~125 epochs), so that the decay regularises; both
+subset (100 images) long enough to memorise it (~100 epochs), so that the decay regularises; both
 optimizers under cosine annealing (the schedule multiplier ``eta_t`` of the paper, which scales the
 lr and, for AdamW, the decay) and the same grid of decay values. Measure of the SHAPE of the good
 region (not a single argmax): in each learning-rate row, the "good" cells are those within ``tol`` (1
@@ -57,7 +57,7 @@ def _slope(xs: list[float], ys: list[float]) -> float:
              "than with L2 regularisation inside Adam."),
       source="note 004: tricks column; Adam/AdamW note", area="tricks",
       quick={"lrs": [1e-3, 3e-3, 1e-2, 3e-2], "wds": [1e-4, 1e-3, 1e-2, 1e-1],
-             "steps": 250, "n_train": 100, "batch": 50, "width": 48, "tol": 0.01},
+             "steps": 200, "n_train": 100, "batch": 50, "width": 48, "tol": 0.01},
       full={"lrs": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1], "wds": [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3],
             "steps": 1500, "n_train": 300, "width": 128})
 def tr_adamw(ctx: CardContext) -> CardResult:

@@ -44,7 +44,7 @@ def _one(ctx: CardContext, train: TensorDataset, seed: int, b_flood: float | Non
     data = T.digits(ctx.seed)
     torch.manual_seed(seed)
     model = create_model("mlp", in_features=64, num_classes=10, depth=2, width=b["width"])
-    opt = create_optimizer("adam", model, lr=b["lr"])
+    opt = create_optimizer("adam", model, lr=b["lr"], fused=True)
     loss = create_loss("cross_entropy") if b_flood is None else create_loss("flooding", b=b_flood)
     run = T.train(model, train, steps=b["steps"], batch_size=b["batch"], optimizer=opt, loss_fn=loss, seed=seed,
                   eval_every=b["steps"] // b["evals"],
