@@ -91,6 +91,8 @@ def att_complexity(ctx: CardContext) -> CardResult:
     axes[0, 0].set(xlabel="N", ylabel="seconds (forward)", title="time")
     axes[0, 1].set(xlabel="N", ylabel="peak MiB allocated", title="memory")
     for a in axes[0]:
+        a.set_xticks(ns, [str(n) for n in ns], minor=False)
+        a.set_xticks([], minor=True)
         a.legend(fontsize=7)
     ctx.figure("loglog", fig, caption="Forward time and peak tensor memory vs N (log-log) with fitted slopes.")
     desc = ", ".join(f"{m}: time {t:.2f}, memory {s:.2f}" for m, (t, s) in slopes.items())
