@@ -15,9 +15,6 @@ cancel (measured ~2e-2 at Dk = 16). Final states are fp32 and must match to 1e-5
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -199,16 +196,9 @@ def test_gpu_shapes(n, dk, dv, chunk, normalize, with_state, dtype):
 
 # ------------------------------------------------------------------------------ interpreter launcher
 @pytest.mark.skipif(INTERPRET, reason="already inside the interpreter run")
-def test_kernels_under_triton_interpreter(request):
+def test_kernels_under_triton_interpreter(run_under_triton_interpreter):
     """Runs this file's kernel tests on CPU with TRITON_INTERPRET=1 in a fresh interpreter."""
-    env = {**os.environ, "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1"}
-    markexpr = request.config.getoption("markexpr") or "not slow and not gpu"
-    cmd = [sys.executable, "-m", "pytest", str(Path(__file__)), "-q", "-p", "no:cacheprovider", "-m", markexpr,
-           "-k", "not test_kernels_under_triton_interpreter"]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200,
-                       cwd=Path(__file__).resolve().parents[2])
-    assert r.returncode == 0, f"interpreter run failed:\n{r.stdout[-8000:]}\n{r.stderr[-3000:]}"
-    assert " passed" in r.stdout, r.stdout[-2000:]
+    run_under_triton_interpreter(__file__)
 
 
 # ------------------------------------------------------------------------------ sm_90 compile check
