@@ -33,11 +33,11 @@ class RunLog:
         if enabled and progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-            self._progress = Progress(TextColumn("ep {task.fields[epoch]}"), BarColumn(bar_width=16),
+            self._progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(bar_width=16),
                                       MofNCompleteColumn(),
                                       TextColumn("{task.fields[stats]}"), transient=False,
                                       auto_refresh=False)  # redrawn at log steps: no refresh thread
-            self._task = self._progress.add_task("train", total=total_steps, epoch=0, stats="")
+            self._task = self._progress.add_task("train", total=total_steps, epoch=1, stats="")
             self._progress.start()
 
     @staticmethod
@@ -68,7 +68,7 @@ class RunLog:
         if self._progress is not None:
             text = " ".join(f"{v:,.0f}/s" if k == "samples/s" else f"lr {v:.1e}" if k == "lr" else f"{k} {v:.4f}"
                             for k, v in stats.items())
-            self._progress.update(self._task, completed=step, epoch=epoch, stats=text)
+            self._progress.update(self._task, completed=step, epoch=epoch + 1, stats=text)  # 1-based, as the epoch lines
             self._progress.refresh()
 
     def message(self, text: str) -> None:
