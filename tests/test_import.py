@@ -32,3 +32,14 @@ def test_lazy_subpackage_access_and_unknown_attribute():
     assert danlu.registry.Registry is not None
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         danlu.nope  # noqa: B018
+
+
+def test_every_listed_subpackage_imports():
+    import importlib
+    import pkgutil
+
+    for name in danlu._SUBPACKAGES:
+        assert getattr(danlu, name).__name__ == f"danlu.{name}"
+    on_disk = {m.name for m in pkgutil.iter_modules(danlu.__path__)} - {"__main__"}
+    assert on_disk == set(danlu._SUBPACKAGES), on_disk ^ set(danlu._SUBPACKAGES)
+    importlib.import_module("danlu.cli.verbs")

@@ -14,7 +14,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBPACKAGES = (
-    "attention", "cli", "data", "errors", "kernels", "lab", "losses", "metrics", "optim",
+    "attention", "cli", "data", "errors", "kernels", "lab", "layers", "losses", "metrics", "models", "optim",
     "plotting", "registry", "rl", "runtime", "systems", "train",
 )
 
