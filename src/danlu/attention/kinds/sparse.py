@@ -20,7 +20,9 @@ SPARSE_PATTERNS: Registry = Registry("sparse pattern")
 
 
 def _ij(n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    i = torch.arange(n, device=device)
+    # int16/int32 indices: the (N, N) temporaries of the comparisons cost 2-4 bytes, not int64's 8
+    dtype = torch.int16 if n < 2**15 else torch.int32
+    i = torch.arange(n, device=device, dtype=dtype)
     return i[:, None], i[None, :]
 
 
