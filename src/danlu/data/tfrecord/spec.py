@@ -314,15 +314,15 @@ class ExampleDecoder:
         self.seq_fields = None if sequence_spec is None else [_Field(k, v) for k, v in sequence_spec.items()]
         self._cls = Example if sequence_spec is None else SequenceExample
         self._fast = [(f.name, f.fast(), f) for f in self.fields]
-        from danlu.data.tfrecord.batch import LayoutCache
+        from danlu.data.tfrecord.plan import RecordPlans
 
-        self._layouts = LayoutCache(self.fields)
+        self._layouts = RecordPlans(self.fields if sequence_spec is None else [])
+        self._layouts.enabled &= sequence_spec is None
 
     def __call__(self, record: bytes):
-        if self.seq_fields is None and self._layouts.enabled:
-            out = self._layouts(record)
-            if out is not None:
-                return out
+        out = self._layouts(record)  # a compiled plan per record layout (plan.py)
+        if out is not None:
+            return out
         if self.seq_fields is None:
             try:
                 view = _ExampleView.FromString(record).features.feature  # name -> raw Feature bytes
@@ -335,13 +335,10 @@ class ExampleDecoder:
                         out[name] = fast(view.get(name))
                     except Exception:  # missing, empty, wrong kind/count, unusual encoding
                         if full is None:
-                            full = Example.FromString(record).features.feature
+                            full = _parse(Example, record).features.feature
                         out[name] = f.decode(full)
                 return out
-        try:
-            msg = self._cls.FromString(record)
-        except Exception as exc:
-            raise DanluError(f"record is not a serialized {self._cls.DESCRIPTOR.name} ({exc})") from None
+        msg = _parse(self._cls, record)
         if self.seq_fields is None:
             fmap = msg.features.feature
             return {f.name: f.decode(fmap) for f in self.fields}
@@ -386,12 +383,19 @@ class ExampleDecoder:
                         rows.append(fast(fb))
                     except Exception:
                         if i not in full:
-                            full[i] = Example.FromString(records[i]).features.feature
+                            full[i] = _parse(Example, records[i]).features.feature
                         rows.append(f.decode(full[i]))
                 col = rows if isinstance(f.spec, VarLenFeature) else (
                     np.stack(rows) if rows else np.zeros((0, *f.shape), dtype=f.np_dtype))
             out[name] = col
         return out
+
+
+def _parse(cls, record: bytes):
+    try:
+        return cls.FromString(record)
+    except Exception as exc:
+        raise DanluError(f"record is not a serialized {cls.DESCRIPTOR.name} ({exc})") from None
 
 
 def _stack(fields, rows: list[dict]) -> dict[str, Any]:
