@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from danlu.data.tfrecord.plan import FALLBACK as _PLAN_FALLBACK
 from danlu.data.tfrecord.proto import Example, SequenceExample
 from danlu.data.tfrecord.proto.view_pb2 import ExampleView as _ExampleView
 from danlu.data.tfrecord.wire import F32, feature_payload, not_fast, varint, varint_rows, varints
@@ -318,9 +319,18 @@ class ExampleDecoder:
 
         self._layouts = RecordPlans(self.fields if sequence_spec is None else [])
         self._layouts.enabled &= sequence_spec is None
+        self._plans = self._layouts.plans
 
     def __call__(self, record: bytes):
-        out = self._layouts(record)  # a compiled plan per record layout (plan.py)
+        plan = self._plans.get(len(record))  # a compiled plan per record layout (plan.py)
+        if plan is None:
+            out = self._layouts(record)  # compiles one for a new length
+        else:
+            self._layouts.hits += 1
+            try:
+                out = plan(record)
+            except _PLAN_FALLBACK:
+                out = None
         if out is not None:
             return out
         if self.seq_fields is None:
