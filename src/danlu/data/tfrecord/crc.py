@@ -17,6 +17,8 @@ import google_crc32c
 
 MASK_DELTA = 0xA282EAD8
 _M32 = 0xFFFFFFFF
+#: The C function itself (no Python wrapper call), for the reader's hot loop; needs read-only bytes.
+crc32c_value = google_crc32c.value
 
 
 def crc32c(data: bytes) -> int:

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from danlu.data.tfrecord import compression as _comp
-from danlu.data.tfrecord.crc import crc32c, masked_crc32c, unmask_crc
+from danlu.data.tfrecord.crc import crc32c, crc32c_value, masked_crc32c, unmask_crc
 from danlu.data.tfrecord.errors import CorruptRecordError
 
 HEADER = 12  # uint64 length + uint32 masked crc
@@ -193,7 +193,7 @@ def _fast(path: str, compression: str | None, verify: bool, start: int, stop: in
     On anything unusual (a CRC mismatch, a short read, a damaged stream) it hands over to the
     careful :func:`_frames` from the offending frame, which names the problem.
     """
-    crc, unpack_len, unpack_u32 = crc32c, _LEN.unpack_from, _U32.unpack_from
+    crc, unpack_len, unpack_u32 = crc32c_value, _LEN.unpack_from, _U32.unpack_from
     len_crc: dict[int, int] = {}
     skip = 0 if compression is None else start
     size = os.path.getsize(path) if compression is None else None
