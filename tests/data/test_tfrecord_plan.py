@@ -84,3 +84,17 @@ def test_damaged_varint_in_a_known_layout_takes_the_general_path(value):
                 dec(bad)
         else:
             _same(dec(bad), want)
+
+
+def test_layouts_of_one_shape_share_code_and_unique_lengths_switch_the_cache_off():
+    spec = {"x": FixedLenFeature([], "float32"), "blob": RawFeature([2], "uint8")}
+    dec = ExampleDecoder(spec)
+    # another length, same shape: an extra feature the spec ignores, of growing size
+    recs = [make_example({"x": 1.5, "blob": b"ab", "pad": b"." * k}).SerializeToString() for k in range(100)]
+    for r in recs[:2] * 2:
+        dec(r)
+    p0, p1 = (dec._layouts.plans[len(r)] for r in recs[:2])
+    assert p0 is not p1 and p0.__code__ is p1.__code__
+    outs = [dec(r) for r in recs]  # every length new: the cache switches itself off
+    assert not dec._layouts.enabled
+    assert all(float(o["x"]) == 1.5 and o["blob"].tolist() == [97, 98] for o in outs)
