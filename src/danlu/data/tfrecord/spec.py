@@ -189,41 +189,6 @@ class _Field:
             return None
         return np.ascontiguousarray(pay).view(dt).reshape(pay.shape[0], *self.shape)
 
-    def record_decoder(self, s: int, e: int) -> Callable[[bytes], np.ndarray]:
-        """A decoder of this feature from its payload at ``rec[s:e]`` of a record with a known layout
-        (offsets baked in; no copy of the record). It raises ValueError if the payload does not fit."""
-        shape, size = self.shape, math.prod(self.shape)
-        if self.kind == "int64_list":
-            if shape == ():
-                def scalar(rec):
-                    v = rec[s]
-                    if v < 0x80:
-                        i = s + 1
-                    elif rec[s + 1] < 0x80:
-                        v, i = (v & 0x7F) | (rec[s + 1] << 7), s + 2
-                    else:
-                        v, i = varint(rec, s)
-                    if i != e:
-                        raise ValueError
-                    return np.array(v - (1 << 64) if v >= 1 << 63 else v, dtype=np.int64)
-                return scalar
-
-            def ints(rec):
-                if e - s == size:  # every value < 128
-                    return np.frombuffer(rec, np.uint8, size, s).astype(np.int64).reshape(shape)
-                vals = varints(rec, s, e)
-                if len(vals) != size:
-                    raise ValueError
-                return np.array(vals, dtype=np.int64).reshape(shape)
-            return ints
-        dt = self.np_dtype if isinstance(self.spec, RawFeature) else F32
-        if e - s != size * dt.itemsize:
-            return not_fast
-
-        def arr(rec):
-            return np.ndarray(shape, dt, rec, s).copy()
-        return arr
-
     def batch(self, fbs: list) -> np.ndarray | None:
         """Decode one feature of a whole batch at once from raw Feature bytes: rows of equal byte
         length share one header, so their payloads are one strided numpy view. Returns None when
