@@ -198,7 +198,8 @@ def test_gpu_shapes(n, dk, dv, chunk, normalize, with_state, dtype):
 @pytest.mark.skipif(INTERPRET, reason="already inside the interpreter run")
 def test_kernels_under_triton_interpreter(run_under_triton_interpreter):
     """Runs this file's kernel tests on CPU with TRITON_INTERPRET=1 in a fresh interpreter."""
-    run_under_triton_interpreter(__file__)
+    out = run_under_triton_interpreter(__file__)
+    assert " passed" in out and " failed" not in out, out[-2000:]
 
 
 # ------------------------------------------------------------------------------ sm_90 compile check
