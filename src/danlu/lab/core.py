@@ -91,10 +91,6 @@ class CardContext:
     figures: list[str] = field(default_factory=list)
     captions: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def quick(self) -> bool:
-        return self.mode == "quick"
-
     def figure(self, name: str, fig: Any, *, caption: str = "") -> pathlib.Path:
         """Save a matplotlib figure as ``<figure_dir>/<card_id>-<name>.png`` and close it."""
         from danlu.plotting import pyplot

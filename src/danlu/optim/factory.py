@@ -68,13 +68,9 @@ def _nesterov(params: Iterable[Any], *, lr: float, weight_decay: float = 0.0, mo
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=True, **kw)
 
 
+@OPTIMIZERS.register("adam_l2")  # the same update, named for comparisons: decay enters the gradient (coupled L2)
 @OPTIMIZERS.register("adam")
 def _adam(params: Iterable[Any], *, lr: float, weight_decay: float = 0.0, **kw: Any) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, **kw)
-
-
-@OPTIMIZERS.register("adam_l2")
-def _adam_l2(params: Iterable[Any], *, lr: float, weight_decay: float = 0.0, **kw: Any) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, **kw)
 
 

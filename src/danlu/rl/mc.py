@@ -124,6 +124,21 @@ def _q(sums: np.ndarray, counts: np.ndarray, S: int, A: int) -> np.ndarray:
     return np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0).reshape(S, A)
 
 
+def _improve(sums: np.ndarray, counts: np.ndarray, states: list[int], pi: np.ndarray, greedy: list[int],
+             S: int, A: int) -> int:
+    """Policy improvement after one episode: each visited state's greedy action becomes argmax q
+    (ties keep the current action). Updates ``pi`` (array) and ``greedy`` (its list mirror used by
+    the rollouts) in place; returns how many greedy actions changed."""
+    q = _q(sums, counts, S, A)
+    visited = np.unique(states)
+    new = greedy_actions(q[visited], prefer=pi[visited])
+    changed = int((new != pi[visited]).sum())
+    pi[visited] = new
+    for st, act in zip(visited.tolist(), new.tolist()):
+        greedy[st] = act
+    return changed
+
+
 def mc_exploring_starts(world: Any, *, episodes: int = 2000, episode_length: int = 50, first_visit: bool = True,
                         seed: int = 0) -> Solution:
     """MC Exploring Starts (book Algorithm 5.2): each episode starts at a uniformly random (s, a) pair,
@@ -146,13 +161,7 @@ def mc_exploring_starts(world: Any, *, episodes: int = 2000, episode_length: int
         s0, a0 = divmod(int(starts[e]), A)
         states, actions = _rollout(nxt, greedy, s0, a0, episode_length, None, None)
         _update(world, states, actions, sums, counts, first_visit)
-        q = _q(sums, counts, S, A)
-        visited = np.unique(states)
-        new = greedy_actions(q[visited], prefer=pi[visited])
-        changes[e] = int((new != pi[visited]).sum())
-        pi[visited] = new
-        for st, act in zip(visited.tolist(), new.tolist()):
-            greedy[st] = act
+        changes[e] = _improve(sums, counts, states, pi, greedy, S, A)
     q = _q(sums, counts, S, A)
     return Solution(world=world, algo="mc_es", values=q[np.arange(S), pi], action_values=q, policy=one_hot(pi),
                     iterations=episodes, history={"changes": changes},
@@ -204,13 +213,7 @@ def mc_epsilon_greedy(world: Any, *, episodes: int = 1, episode_length: int = 10
         rand_a = rng.integers(A, size=episode_length + 1).tolist()
         states, actions = _rollout(nxt, greedy, start // A, start % A, episode_length, explore, rand_a)
         _update(world, states, actions, sums, counts, first_visit)
-        q = _q(sums, counts, S, A)
-        visited = np.unique(states)
-        new = greedy_actions(q[visited], prefer=pi[visited])
-        changes[e] = int((new != pi[visited]).sum())
-        pi[visited] = new
-        for st, act in zip(visited.tolist(), new.tolist()):
-            greedy[st] = act
+        changes[e] = _improve(sums, counts, states, pi, greedy, S, A)
         if epsilon_decay is not None:
             eps = max(epsilon_min, eps * epsilon_decay)
     q = _q(sums, counts, S, A)
