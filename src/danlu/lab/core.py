@@ -48,6 +48,9 @@ class CardInfo:
         full: budget parameters for the full run (merged over ``quick``).
         slow: the quick run takes more than a few seconds on 2 CPU cores (tests mark it slow).
         fn: the card function.
+        rule: the card's verdict rule, a pure function of its numbers returning ``True`` (held),
+            ``False`` (not held) or ``None`` (inconclusive). Its docstring is the pre-registered
+            criterion the report shows; ``tests/lab/rule_cases/`` feeds it inputs both ways.
     """
 
     id: str
@@ -59,6 +62,14 @@ class CardInfo:
     full: Mapping[str, Any]
     slow: bool
     fn: Callable[[CardContext], CardResult]
+    rule: Callable[..., bool | None] | None = None
+
+    @property
+    def criterion(self) -> str:
+        """The rule in words: the rule function's docstring (empty if the card has no rule)."""
+        import inspect
+
+        return inspect.cleandoc(self.rule.__doc__ or "") if self.rule is not None else ""
 
     def budget(self, mode: str) -> dict[str, Any]:
         """The budget dict for ``mode`` (``"quick"`` or ``"full"``)."""
@@ -117,6 +128,10 @@ class CardResult:
         reason: one or two sentences: the comparison made and what was seen, with numbers.
         notes: optional longer text (caveats, what the budget limits).
         extra: any JSON-serialisable extra data for results.json (curves, per-step values).
+        effects: the effects the verdict was decided on, by name, each an
+            :class:`danlu.lab.evidence.Estimate` (mean and interval) with the report's text for it
+            (``effects={"accuracy gain": (est, "+4.1 ± 1.2 points (95% CI, 5 seeds)")}``) or a bare
+            Estimate (described with :meth:`Estimate.describe`).
     """
 
     table: list[dict[str, Any]]
@@ -124,6 +139,7 @@ class CardResult:
     reason: str
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    effects: dict[str, Any] = field(default_factory=dict)
 
     @property
     def verdict(self) -> str:
@@ -138,8 +154,21 @@ class CardResult:
         if not self.reason:
             raise DanluError(f"card {card_id!r} returned no reason for its verdict")
 
+    def effects_json(self) -> dict[str, dict[str, Any]]:
+        """``effects`` as JSON: ``{name: {"mean", "lo", "hi", "n", ..., "text"}}``."""
+        from danlu.lab.evidence import Estimate
+
+        out: dict[str, dict[str, Any]] = {}
+        for name, v in self.effects.items():
+            est, text = (v, None) if isinstance(v, Estimate) else v
+            if not isinstance(est, Estimate):
+                raise DanluError(f"effect {name!r} must be an Estimate or (Estimate, text), got {type(est).__name__}")
+            out[name] = {**est.to_json(), "text": text or est.describe()}
+        return out
+
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
+        d["effects"] = self.effects_json()
         d["verdict"] = self.verdict
         return d
 
@@ -157,12 +186,18 @@ def card(
     quick: Mapping[str, Any] | None = None,
     full: Mapping[str, Any] | None = None,
     slow: bool = False,
+    rule: Callable[..., bool | None] | None = None,
 ) -> Callable[[Callable[[CardContext], CardResult]], Callable[[CardContext], CardResult]]:
-    """Register a lab card. See the module docstring for an example."""
+    """Register a lab card. See the module docstring for an example.
+
+    ``rule`` is the card's verdict rule (see :class:`CardInfo`); the card calls it on its numbers
+    to get ``held``, and the report prints its docstring as the pre-registered criterion.
+    """
 
     def deco(fn: Callable[[CardContext], CardResult]) -> Callable[[CardContext], CardResult]:
         CARDS.add(id, CardInfo(id=id, title=title, claim=claim, source=source, area=area,
-                               quick=dict(quick or {}), full=dict(full or {}), slow=slow, fn=fn))
+                               quick=dict(quick or {}), full=dict(full or {}), slow=slow, fn=fn,
+                               rule=rule))
         return fn
 
     return deco

@@ -30,6 +30,8 @@ section.card h2{margin:0 0 6px 0;font-size:18px}
 .badge{display:inline-block;padding:2px 9px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
 .held{background:#1f8a4c}.notheld{background:#b7791f}.inconclusive{background:#6b7280}.error{background:#c53030}
 .reason{margin:6px 0 10px 0}
+.rule{background:#f1f4fa;border-left:3px solid #8a9bc4;padding:6px 10px;margin:6px 0;font-size:13px;white-space:pre-line}
+ul.effects{margin:4px 0 10px 0;font-size:13px}
 figure{display:inline-block;margin:6px 12px 6px 0} figure img{max-width:100%;border:1px solid #e4e7ee}
 figcaption{font-size:12px;color:#5b6375}
 pre{background:#fbeaea;padding:8px;overflow-x:auto;font-size:12px}
@@ -81,8 +83,14 @@ def _card_section(c: dict[str, Any]) -> str:
         f"<h2>{e(c['title'])} <span class='meta'>({e(c['id'])})</span> {_badge(c['verdict'])}</h2>",
         f"<div class='meta'>area: {e(c['area'])} · source: {e(c['source'])}</div>",
         f"<p class='claim'><b>Claim.</b> {e(c['claim'])}</p>",
-        f"<p class='reason'><b>What we saw.</b> {e(c['reason'])}</p>",
     ]
+    if c.get("rule"):
+        parts.append(f"<div class='rule'><b>Rule, fixed before the run.</b> {e(c['rule'])}</div>")
+    parts.append(f"<p class='reason'><b>What we saw.</b> {e(c['reason'])}</p>")
+    effects = c.get("effects") or {}
+    if effects:
+        items = "".join(f"<li><b>{e(name)}</b>: {e(v.get('text') or '')}</li>" for name, v in effects.items())
+        parts.append(f"<ul class='effects'>{items}</ul>")
     if c.get("notes"):
         parts.append(f"<p class='meta'>{e(c['notes'])}</p>")
     parts.append(_table(c.get("table") or []))

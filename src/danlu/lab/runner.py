@@ -33,6 +33,7 @@ class CardRun:
     figures: list[str] = field(default_factory=list)
     captions: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    effects: dict[str, dict[str, Any]] = field(default_factory=dict)
     runtime_s: float = 0.0
     device: str = "cpu"
     seed: int = 0
@@ -44,7 +45,8 @@ class CardRun:
         i = self.info
         return {
             "id": i.id, "title": i.title, "claim": i.claim, "source": i.source, "area": i.area,
-            "verdict": self.verdict, "reason": self.reason, "table": _jsonable(self.table),
+            "verdict": self.verdict, "reason": self.reason, "rule": i.criterion,
+            "effects": _jsonable(self.effects), "table": _jsonable(self.table),
             "notes": self.notes, "figures": self.figures, "captions": self.captions,
             "extra": _jsonable(self.extra), "runtime_s": round(self.runtime_s, 3),
             "device": self.device, "seed": self.seed, "mode": self.mode,
@@ -81,6 +83,7 @@ def run_card(info: CardInfo, *, device: torch.device, seed: int, mode: str, figu
         result.validate(info.id)
         run.verdict, run.reason, run.table = result.verdict, result.reason, result.table
         run.notes, run.extra = result.notes, result.extra
+        run.effects = result.effects_json()
     except Exception as exc:  # a card that raises is reported, and the run goes on
         run.verdict = "error"
         run.reason = f"{type(exc).__name__}: {exc}"
