@@ -17,15 +17,19 @@ from typing import Any
 
 import numpy as np
 
-from danlu.data.tfrecord.wire import feature_payload, varint
+from danlu.data.tfrecord.wire import bytes_spans, feature_payload, varint
 
 #: More distinct record lengths than this in one batch: the per-record path is as fast.
 MAX_GROUPS = 16
 
 
-def example_layout(rec: bytes) -> tuple[dict[str, tuple[int, int, int]], np.ndarray] | None:
-    """Walk one serialized Example: ``({name: (feature tag, payload start, payload end)}, structural
-    byte positions)``, or None if it is not the plain single-chunk layout TF writers produce."""
+def example_layout(rec: bytes) -> tuple[dict[str, tuple[int, int, int, tuple | None]], np.ndarray] | None:
+    """Walk one serialized Example: ``({name: (feature tag, payload start, payload end, value spans)},
+    structural byte positions)``, or None if it is not the plain layout TF writers produce.
+
+    Numeric lists must be one packed chunk (``spans`` is None, the payload is ``start:end``); a
+    ``bytes_list`` gives the ``(start, end)`` of each of its values in ``spans`` (the value bytes
+    are payload, everything else is structural)."""
     try:
         if rec[0] != 0x0A:  # Example.features
             return None
@@ -50,10 +54,19 @@ def example_layout(rec: bytes) -> tuple[dict[str, tuple[int, int, int]], np.ndar
             vlen, i = varint(rec, i + 1)
             if i + vlen != eend or vlen == 0 or key in feats:
                 return None
-            fb = rec[i:eend]
-            s, e = feature_payload(fb, fb[0])
-            feats[key] = (fb[0], i + s, i + e)
-            structural[i + s:i + e] = False
+            tag = rec[i]
+            if tag == 0x0A:  # bytes_list: each value is a payload, their lengths are structural
+                n, j = varint(rec, i + 1)
+                if j + n != eend:
+                    return None
+                spans = tuple(bytes_spans(rec, j, eend))
+                for s, e in spans:
+                    structural[s:e] = False
+                feats[key] = (tag, spans[0][0] if spans else j, spans[-1][1] if spans else j, spans)
+            else:
+                s, e = feature_payload(rec[i:eend], tag)
+                feats[key] = (tag, i + s, i + e, None)
+                structural[i + s:i + e] = False
             i = eend
         return feats, np.flatnonzero(structural)
     except (IndexError, ValueError, UnicodeDecodeError):
@@ -61,7 +74,7 @@ def example_layout(rec: bytes) -> tuple[dict[str, tuple[int, int, int]], np.ndar
 
 
 def decode_same_layout(decoder, records: Sequence[bytes]) -> dict[str, Any] | None:
-    """``decoder.decode_batch`` for fixed-size numeric specs; None if the batch has too many layouts."""
+    """``decoder.decode_batch`` for fixed-size specs (numbers or bytes); None if the batch has too many layouts."""
     n = len(records)
     if n == 0:
         return None
@@ -97,9 +110,25 @@ def _group(decoder, recs: Sequence[bytes], length: int) -> dict[str, np.ndarray]
     vals = {}
     for f in decoder.fields:
         ent = feats.get(f.name)
-        if ent is None or ent[0] != f.tag:
+        if ent is None:  # missing in every record of the group: the default, or the general path's error
+            if f.default is None:
+                return None
+            vals[f.name] = np.broadcast_to(f.default, (len(recs), *f.shape)).copy()
+            continue
+        tag, s, e, spans = ent
+        if tag != f.tag:
             return None
-        v = f.from_payload(m[:, ent[1]:ent[2]])
+        if f.np_dtype is object:  # bytes values: one slice per record and value
+            if len(spans) != f.size:
+                return None
+            col = np.empty((len(recs), len(spans)), dtype=object)  # (records, values)
+            for k, (a, b) in enumerate(spans):
+                col[:, k] = [r[a:b] for r in recs]
+            vals[f.name] = col.reshape(len(recs), *f.shape)
+            continue
+        if spans is not None and len(spans) != 1:  # RawFeature: exactly one bytes value
+            return None
+        v = f.from_payload(m[:, s:e])
         if v is None:
             return None
         vals[f.name] = v

@@ -34,7 +34,7 @@ from danlu.data.tfrecord.wire import F32, varint, varints
 GAP = 64
 _NS = {"_from": int.from_bytes, "_nd": np.ndarray, "_arr": np.array, "_ba": bytearray,
        "_fb": np.frombuffer, "_varint": varint, "_varints": varints, "_I8": np.dtype(np.int64),
-       "_U8": np.dtype(np.uint8)}
+       "_U8": np.dtype(np.uint8), "_oa": np.asarray, "_empty": np.empty, "_O": np.dtype(object)}
 FALLBACK = (ValueError, IndexError, OverflowError)
 _CODE: dict[str, Any] = {}  # plan source -> compiled code (shared by layouts of one shape)
 
@@ -96,12 +96,31 @@ def compile_plan(fields, rec: bytes) -> Callable[[bytes], dict[str, np.ndarray] 
     vals = []
     for j, f in enumerate(fields):
         ent = feats.get(f.name)
-        if ent is None or ent[0] != f.tag:
+        ns.update({f"K{j}": f.name, f"SH{j}": f.shape})
+        if ent is None:  # a missing feature: its default (the general path raises if it has none)
+            if f.default is None:
+                return _none
+            ns[f"DF{j}"] = f.default
+            vals.append(f"DF{j}.copy()")
+            continue
+        if ent[0] != f.tag:
             return _none
-        _, s, e = ent
+        _, s, e, spans = ent
         n = e - s
         size = math.prod(f.shape)
-        ns.update({f"K{j}": f.name, f"SH{j}": f.shape, f"P{j}": s, f"Q{j}": e, f"N{j}": size})
+        ns.update({f"P{j}": s, f"Q{j}": e, f"N{j}": size})
+        if f.np_dtype is object:  # FixedLenFeature(shape, "bytes"): `size` values, each a bytes slice
+            if len(spans) != size:
+                return _none
+            if f.shape == ():
+                vals.append(f"_oa(rec[P{j}:Q{j}], _O)")
+            else:
+                ns[f"SP{j}"] = spans
+                lines += [f"    o{j} = _empty(N{j}, _O)", f"    o{j}[:] = [rec[s:e] for s, e in SP{j}]"]
+                vals.append(f"o{j}.reshape(SH{j})")
+            continue
+        if spans is not None and len(spans) != 1:  # RawFeature: exactly one bytes value
+            return _none
         if f.kind == "int64_list":
             if f.shape == () and n == 1:
                 lines += [f"    v{j} = rec[P{j}]", f"    if v{j} > 127: return None"]
@@ -142,7 +161,7 @@ def compile_plan(fields, rec: bytes) -> Callable[[bytes], dict[str, np.ndarray] 
 
 
 class RecordPlans:
-    """``{record length: compiled plan}`` for an Example spec of fixed-size numeric features.
+    """``{record length: compiled plan}`` for an Example spec of fixed-size features (numbers or bytes).
 
     Records whose lengths rarely repeat (variable-size images: fewer than 4 hits per plan after 64
     plans) switch the cache off; those records take the general path.
@@ -154,7 +173,7 @@ class RecordPlans:
         self.fields = fields
         self.plans: dict[int, Callable] = {}
         self.hits = self.misses = 0
-        self.enabled = all(f.batchable for f in fields)
+        self.enabled = all(f.plannable for f in fields)
 
     def __call__(self, rec: bytes) -> dict[str, np.ndarray] | None:
         """The decoded features, or None (the caller takes the general path)."""

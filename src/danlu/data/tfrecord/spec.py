@@ -30,9 +30,19 @@ import numpy as np
 from danlu.data.tfrecord.plan import FALLBACK as _PLAN_FALLBACK
 from danlu.data.tfrecord.proto import Example, SequenceExample
 from danlu.data.tfrecord.proto.view_pb2 import ExampleView as _ExampleView
-from danlu.data.tfrecord.wire import F32, feature_payload, not_fast, varint, varint_rows, varints
+from danlu.data.tfrecord.wire import (
+    F32,
+    feature_bytes,
+    feature_payload,
+    not_fast,
+    varint,
+    varint_rows,
+    varints,
+)
 from danlu.errors import DanluError
 
+_asarray = np.asarray
+_NO_FEATURES: dict = {}  # the feature map of a record that lacks a feature (see _Field.decode)
 _DT = {"int64": ("int64_list", np.int64), "float32": ("float_list", np.float32), "float": ("float_list", np.float32),
        "bytes": ("bytes_list", object), "string": ("bytes_list", object)}
 
@@ -101,6 +111,7 @@ class _Field:
         if isinstance(spec, RawFeature):
             self.kind, self.np_dtype = "bytes_list", np.dtype(spec.dtype).newbyteorder("<")
             self.shape = tuple(spec.shape)
+            self.size, self.default = math.prod(self.shape), None
             return
         if not isinstance(spec, FixedLenFeature | VarLenFeature | FixedLenSequenceFeature):
             raise DanluError(f"spec for {name!r} must be FixedLenFeature, VarLenFeature, FixedLenSequenceFeature "
@@ -132,10 +143,21 @@ class _Field:
                     raise ValueError
                 return np.ndarray(shape, dt, fb, s).copy()  # (*shape,), a writable copy
             return raw
-        if self.np_dtype is object or isinstance(spec, FixedLenSequenceFeature):
+        if isinstance(spec, FixedLenSequenceFeature):
             return not_fast
         var = isinstance(spec, VarLenFeature)
         size = None if var else self.size
+        if self.np_dtype is object:
+            def strings(fb):
+                vals = feature_bytes(fb) if fb is not None else []
+                if size is not None and len(vals) != size:
+                    raise ValueError
+                if shape == () and size is not None:
+                    return _asarray(vals[0], object)  # (), one bytes value
+                out = np.empty(len(vals), dtype=object)
+                out[:] = vals
+                return out.reshape(shape if size is not None else (len(vals),))
+            return strings
         if self.kind == "float_list":
             def floats(fb):
                 s, e = feature_payload(fb, 0x12)
@@ -167,6 +189,11 @@ class _Field:
                 raise ValueError
             return np.array(vals, dtype=np.int64).reshape(shape if size is not None else (len(vals),))
         return ints
+
+    @property
+    def plannable(self) -> bool:
+        """A fixed number of values (FixedLen/Raw, numbers or bytes): decodable by a per-layout plan."""
+        return not isinstance(self.spec, VarLenFeature | FixedLenSequenceFeature)
 
     @property
     def batchable(self) -> bool:
@@ -306,9 +333,13 @@ class ExampleDecoder:
             if view is not None:
                 out, full = {}, None
                 for name, fast, f in self._fast:
+                    fb = view.get(name)
+                    if fb is None:  # missing: the default, an empty VarLen, or the error naming it
+                        out[name] = f.decode(_NO_FEATURES)
+                        continue
                     try:
-                        out[name] = fast(view.get(name))
-                    except Exception:  # missing, empty, wrong kind/count, unusual encoding
+                        out[name] = fast(fb)
+                    except Exception:  # empty, wrong kind/count, unusual encoding
                         if full is None:
                             full = _parse(Example, record).features.feature
                         out[name] = f.decode(full)
@@ -330,7 +361,7 @@ class ExampleDecoder:
         """
         if self.seq_fields is not None:
             raise DanluError("decode_batch decodes Examples; decode SequenceExamples one by one")
-        if all(f.batchable for f in self.fields):
+        if all(f.plannable for f in self.fields):
             from danlu.data.tfrecord.batch import decode_same_layout
 
             out = decode_same_layout(self, records)
@@ -354,6 +385,9 @@ class ExampleDecoder:
             if col is None:  # row by row, with the full parse for odd rows
                 rows = []
                 for i, fb in enumerate(fbs):
+                    if fb is None:
+                        rows.append(f.decode(_NO_FEATURES))
+                        continue
                     try:
                         rows.append(fast(fb))
                     except Exception:

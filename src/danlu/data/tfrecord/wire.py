@@ -66,6 +66,34 @@ def feature_payload(fb: bytes, tag: int) -> tuple[int, int]:
     return j, end
 
 
+def bytes_spans(b: bytes, i: int, end: int) -> list[tuple[int, int]]:
+    """The byte ranges of the values of a ``BytesList`` body ``b[i:end]`` (each value is field 1,
+    length-delimited: ``0x0a | varint len | value``). Raises ``ValueError`` on anything else."""
+    out = []
+    while i < end:
+        if b[i] != 0x0A:
+            raise ValueError("not a BytesList value")
+        n, i = varint(b, i + 1)
+        out.append((i, i + n))
+        i += n
+    if i != end:
+        raise ValueError("BytesList value runs past its list")
+    return out
+
+
+def feature_bytes(fb: bytes) -> list[bytes]:
+    """The values of a serialized ``Feature`` holding a ``bytes_list`` (tag 0x0a); an empty Feature
+    has none. Raises ``ValueError`` on any other kind or shape."""
+    if not fb:
+        return []
+    if fb[0] != 0x0A:
+        raise ValueError("not a bytes_list")
+    n, i = varint(fb, 1)
+    if i + n != len(fb):
+        raise ValueError("bytes_list length does not match the Feature")
+    return [fb[s:e] for s, e in bytes_spans(fb, i, i + n)]
+
+
 def varint_rows(pay: np.ndarray, size: int) -> np.ndarray | None:
     """Vectorised varint decoding of a (rows, nbytes) uint8 matrix holding ``size`` varints per row
     -> (rows, size) int64, or None if a row does not hold exactly ``size`` whole varints."""
