@@ -28,26 +28,45 @@ from danlu.errors import DanluError
 _LEN = struct.Struct("<QI")
 
 
+#: Header hops within this many bytes read one piece (many small frames per read); past a larger
+#: frame the scan reads just the next 12-byte header.
+SCAN_PIECE = 1 << 16
+
+
 def _scan_uncompressed(path: str, verify: bool) -> np.ndarray:
-    """Offsets by hopping from header to header (reads 12 bytes per record, not the data)."""
+    """Offsets by hopping from header to header: small frames from 64 KiB pieces, a header after a
+    large frame by one 12-byte read (the data itself is not read). Length CRCs are checked (cached
+    per length: many records share one)."""
     size = os.path.getsize(path)
-    rows = []
-    off = 0
+    offs: list[int] = []
+    tots: list[int] = []
+    len_crc: dict[int, int] = {}
+    unpack = _LEN.unpack_from
+    off = base = total = 0
+    buf = b""
     with open(path, "rb", buffering=0) as f:
         while off < size:
-            f.seek(off)
-            head = f.read(HEADER)
-            if len(head) < HEADER:
-                raise CorruptRecordError(path, off, f"truncated file: {len(head)} byte(s) where a record header should be")
-            length, lcrc = _LEN.unpack(head)
-            if unmask_crc(lcrc) != crc32c(head[:8]):
-                raise CorruptRecordError(path, off, f"length CRC mismatch (length field reads {length})")
+            i = off - base
+            if i + HEADER > len(buf):
+                f.seek(off)
+                buf, base, i = f.read(HEADER if total > SCAN_PIECE // 4 else SCAN_PIECE), off, 0
+                if len(buf) < HEADER:
+                    raise CorruptRecordError(path, off, f"truncated file: {len(buf)} byte(s) where a record header "
+                                             "should be")
+            length, lcrc = unpack(buf, i)
+            if len_crc.get(length) != lcrc:
+                if unmask_crc(lcrc) != crc32c(buf[i:i + 8]):
+                    raise CorruptRecordError(path, off, f"length CRC mismatch (length field reads {length})")
+                if len(len_crc) > 4096:
+                    len_crc.clear()
+                len_crc[length] = lcrc
             total = HEADER + length + FOOTER
             if off + total > size:
                 raise CorruptRecordError(path, off, f"truncated record: frame needs {total} bytes, file has {size - off} left")
-            rows.append((off, total))
+            offs.append(off)
+            tots.append(total)
             off += total
-    return np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+    return np.array([offs, tots], dtype=np.int64).T.reshape(-1, 2).copy()
 
 
 def build_index(path: str | os.PathLike, *, compression: str | None = "auto", verify_data: bool = False) -> np.ndarray:
