@@ -11,15 +11,17 @@ module defines::
 Verb modules import only argparse at module level; heavy imports go inside ``run`` so that
 ``danlu --help`` stays fast. Bad input raises :class:`danlu.errors.DanluError` (or a file
 error): the command prints one line ``danlu VERB: error: ...`` and exits 2, with no traceback.
+:func:`main` also handles, for every verb, a closed output pipe, Ctrl-C and warnings.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import pkgutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import ModuleType
 
 from danlu import __version__
@@ -51,17 +53,74 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``danlu`` command; returns the exit code."""
+    """Entry point of the ``danlu`` command; returns the exit code.
+
+    One place handles what every verb can run into: bad input (one line ``danlu VERB: error: ...``,
+    exit 2), a reader that closed the pipe (``danlu ... | head``: stop quietly, exit 0), Ctrl-C
+    (``danlu VERB: interrupted``, exit 130) and warnings (one line ``danlu VERB: warning: ...``,
+    no source line).
+    """
+    verb = "?"
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        verb = args._verb
+        with _one_line_warnings(verb):
+            code = int(args._run(args) or 0)
+            sys.stdout.flush()  # a closed pipe shows up here, not as noise at interpreter exit
+            return code
+    except BrokenPipeError:  # `danlu rl solve ... | head -1`: the reader has all it wanted
+        _stdout_to_devnull()
+        return 0
+    except KeyboardInterrupt:
+        _print_error(f"danlu {verb}: interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - only input errors are turned into one line
+        msg = error_line(exc)
+        if msg is None:
+            raise
+        _print_error(f"danlu {verb}: error: {msg}")
+        return 2
+
+
+def error_line(exc: BaseException) -> str | None:
+    """The one-line message for an input error (a :class:`DanluError` or a file error), else None."""
     from danlu.errors import DanluError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    if isinstance(exc, DanluError):
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
+                        FileExistsError)):
+        return f"{exc.strerror}: {exc.filename!r}" if exc.filename is not None else str(exc)
+    return None
+
+
+def _print_error(line: str) -> None:
+    with contextlib.suppress(BrokenPipeError, ValueError):  # stderr gone too
+        print(line, file=sys.stderr, flush=True)
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not raise again."""
+    import os
+
     try:
-        return int(args._run(args) or 0)
-    except (DanluError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
-        msg = str(exc) if isinstance(exc, DanluError) else f"{exc.strerror}: {exc.filename!r}"
-        print(f"danlu {args._verb}: error: {msg}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"danlu {args._verb}: interrupted", file=sys.stderr)
-        return 130
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (tests capture it)
+        pass
+
+
+@contextlib.contextmanager
+def _one_line_warnings(verb: str) -> Iterator[None]:
+    """Show warnings as ``danlu VERB: warning: MESSAGE`` (first line only), without the source line."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+        text = str(message).strip().splitlines()
+        _print_error(f"danlu {verb}: warning: {text[0] if text else category.__name__}")
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield

@@ -1,8 +1,8 @@
 """Checkpoints that never lose work and never execute code.
 
-- Writes are atomic: the state goes to a temporary file in the same folder, which is flushed,
-  fsync'ed and then renamed over the target (``os.replace``), and the folder is fsync'ed. A
-  crash at any point leaves either the old file or the new one, never half of one.
+- Writes are atomic (:mod:`danlu.files`): the state goes to a temporary file in the same folder,
+  which is flushed, fsync'ed and then renamed over the target (``os.replace``), and the folder is
+  fsync'ed. A crash at any point leaves either the old file or the new one, never half of one.
 - ``CheckpointManager`` keeps the last ``k`` step checkpoints plus ``best.pt``.
 - Loading uses ``torch.load(..., weights_only=True)``: only tensors and plain containers are
   unpickled, so a checkpoint cannot run code. A truncated file, a file that is not a danlu
@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 import pickle
 import random
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 from danlu.errors import DanluError
+from danlu.files import atomic_open
 
 FORMAT = "danlu-checkpoint"
 VERSION = 1
@@ -38,31 +38,9 @@ def save_checkpoint(state: dict[str, Any], path: str | pathlib.Path) -> pathlib.
     """Atomically write ``state`` (plus the format tag) to ``path`` and return the path."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save({"format": FORMAT, "version": VERSION, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
+    with atomic_open(path, "wb") as f:
+        torch.save({"format": FORMAT, "version": VERSION, **state}, f)
     return path
-
-
-def _fsync_dir(folder: pathlib.Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. Windows: directories cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path: str | pathlib.Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -18,7 +18,9 @@ Work with TFRecord files without TensorFlow. Compression (GZIP/ZLIB) is detected
   verify FILE... check every CRC; exit 1 and print one line per damaged record:
                  FILE: offset N: what is wrong
   write OUT      read JSON lines in the shape `cat` prints (stdin or --input) and write them:
-                 `danlu tfrecord cat a.tfrecord | danlu tfrecord write b.tfrecord` copies a file
+                 `danlu tfrecord cat a.tfrecord | danlu tfrecord write b.tfrecord` copies a file.
+                 OUT appears only when every line was written (a temporary file is renamed onto
+                 it); an existing OUT is refused unless --overwrite, and stays intact on error
 
 examples:
   danlu tfrecord cat train-00000.tfrecord.gz | head -3
@@ -55,6 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     w.add_argument("--input", default="-", metavar="PATH", help="JSON lines file (default: stdin)")
     w.add_argument("--raw", action="store_true", help="input lines are base64 records (as `cat --raw` prints)")
     w.add_argument("--compression", default="none", help="none (default), gzip, zlib or auto (from the suffix)")
+    w.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (default: refuse)")
 
 
 def _cat(args) -> int:
@@ -66,15 +69,36 @@ def _cat(args) -> int:
 
     if args.limit is not None and args.limit < 0:
         raise UsageError(f"--limit must be >= 0, got {args.limit}")
+    _check_file(args.file)
     out = sys.stdout
+    n = 0
     for k, rec in enumerate(read_records(args.file, compression=args.compression, verify=args.verify)):
         if args.limit is not None and k >= args.limit:
             break
+        n += 1
         if args.raw:
             out.write(base64.b64encode(rec).decode("ascii") + "\n")
         else:
             out.write(json.dumps(record_to_dict(rec, kind=args.kind, bytes_as="base64"), ensure_ascii=False) + "\n")
+    if n == 0 and args.limit != 0:
+        _warn_empty(args.file)
     return 0
+
+
+def _check_file(path: str) -> None:
+    """A folder or a missing path is an error naming it (not the reader's "No such file")."""
+    import os
+
+    if os.path.isdir(path):
+        raise IsADirectoryError(21, "Is a directory (give TFRecord files, e.g. DIR/*.tfrecord)", path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(2, "No such file", path)
+
+
+def _warn_empty(path: str) -> None:
+    import warnings
+
+    warnings.warn(f"{path}: holds no records (an empty TFRecord file)", stacklevel=2)
 
 
 def _count(args) -> int:
@@ -82,9 +106,12 @@ def _count(args) -> int:
 
     total = 0
     for f in args.files:
+        _check_file(f)
         n = count_records(f, index_path=f + ".index" if args.index else None, compression=args.compression)
         total += n
         print(f"{n}\t{f}")
+        if n == 0:
+            _warn_empty(f)
     if len(args.files) > 1:
         print(f"{total}\ttotal")
     return 0
@@ -93,6 +120,7 @@ def _count(args) -> int:
 def _index(args) -> int:
     from danlu.data.tfrecord import create_index
 
+    _check_file(args.file)
     out = args.output or args.file + ".index"
     idx = create_index(args.file, out, compression=args.compression)
     print(f"{len(idx)} records -> {out}")
@@ -100,14 +128,11 @@ def _index(args) -> int:
 
 
 def _verify(args) -> int:
-    import os
-
     from danlu.data.tfrecord import scan_records
 
     bad = 0
     for f in args.files:
-        if not os.path.isfile(f):
-            raise FileNotFoundError(2, "No such file", f)
+        _check_file(f)
         n, problems = 0, 0
         for _, _, problem in scan_records(f, compression=args.compression):
             n += 1
@@ -116,6 +141,8 @@ def _verify(args) -> int:
                 print(str(problem) + ("" if not problem.fatal else " (stopped: the rest cannot be read)"))
         if problems:
             bad += 1
+        elif n == 0:
+            _warn_empty(f)
         else:
             print(f"{f}: {n} records OK", file=sys.stderr)
     return 1 if bad else 0
@@ -128,15 +155,23 @@ def _write(args) -> int:
 
     from danlu.data.tfrecord import TFRecordWriter, dict_to_record
     from danlu.errors import DanluError
+    from danlu.files import check_output
 
-    src = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")  # noqa: SIM115
+    stdin = args.input == "-"
+    check_output(args.output, overwrite=args.overwrite, inputs=[None if stdin else args.input])
+    name = "<stdin>" if stdin else args.input
+    src = getattr(sys.stdin, "buffer", sys.stdin) if stdin else open(args.input, "rb")  # noqa: SIM115
     try:
-        with TFRecordWriter(args.output, compression=args.compression) as w:
-            for lineno, line in enumerate(src, 1):
-                line = line.strip()
+        with TFRecordWriter(args.output, compression=args.compression, overwrite=args.overwrite) as w:
+            for lineno, raw in enumerate(src, 1):
+                where = f"{name} line {lineno}"
+                try:
+                    line = (raw if isinstance(raw, str) else raw.decode("utf-8")).strip()
+                except UnicodeDecodeError:
+                    raise DanluError(f"{where}: not UTF-8 text; write reads JSON lines (or base64 with --raw), "
+                                     f"as `danlu tfrecord cat` prints them, not a binary file") from None
                 if not line:
                     continue
-                where = f"{'<stdin>' if args.input == '-' else args.input} line {lineno}"
                 try:
                     rec = base64.b64decode(line, validate=True) if args.raw else \
                         dict_to_record(json.loads(line), bytes_as="base64")
@@ -147,7 +182,7 @@ def _write(args) -> int:
                 w.write(rec)
             n = w.count
     finally:
-        if src is not sys.stdin:
+        if not stdin:
             src.close()
     print(f"{n} records -> {args.output}", file=sys.stderr)
     return 0
@@ -155,10 +190,4 @@ def _write(args) -> int:
 
 def run(args: argparse.Namespace) -> int:
     actions = {"cat": _cat, "count": _count, "index": _index, "verify": _verify, "write": _write}
-    try:
-        return actions[args.action](args)
-    except BrokenPipeError:  # `danlu tfrecord cat f | head`
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    return actions[args.action](args)  # `danlu tfrecord cat f | head`: danlu.cli.main handles the closed pipe

@@ -1,0 +1,59 @@
+"""``danlu tfrecord write`` never loses data: an existing output is refused (or replaced only with
+--overwrite, and only once every line was written), the input is never the output, and an error
+leaves the old file intact and no partial file. Driven through the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from cli_testutil import assert_one_line, danlu
+
+from danlu.data.tfrecord import read_records, write_records
+
+LINES = "".join(f'{{"label": {{"int64": [{i}]}}}}\n' for i in range(3))
+
+
+@pytest.fixture
+def old(tmp_path):
+    p = tmp_path / "a.tfrecord"
+    write_records(p, [bytes([i]) * 10 for i in range(100)])
+    return p
+
+
+def test_existing_output_is_refused(old):
+    before = old.read_bytes()
+    proc = danlu("tfrecord", "write", str(old), stdin=LINES)
+    assert_one_line(proc, "already exists", "--overwrite")
+    assert old.read_bytes() == before
+
+
+def test_error_on_line_2_leaves_old_file_and_no_partial_file(old):
+    before = old.read_bytes()
+    proc = danlu("tfrecord", "write", str(old), "--overwrite", stdin='{"label": {"int64": [1]}}\n{bad json\n')
+    assert_one_line(proc, "<stdin> line 2", "not JSON")
+    assert old.read_bytes() == before
+    assert os.listdir(old.parent) == ["a.tfrecord"]
+
+
+def test_overwrite_replaces_after_success(old):
+    proc = danlu("tfrecord", "write", str(old), "--overwrite", stdin=LINES)
+    assert proc.returncode == 0, proc.stderr
+    assert len(list(read_records(old))) == 3
+    assert os.listdir(old.parent) == ["a.tfrecord"]
+
+
+@pytest.mark.parametrize("spelling", ["same", "relative", "symlink"])
+def test_output_is_input_is_refused(old, spelling):
+    before = old.read_bytes()
+    (old.parent / "link.tfrecord").symlink_to(old)
+    inp = {"same": str(old), "relative": "./a.tfrecord", "symlink": "link.tfrecord"}[spelling]
+    proc = danlu("tfrecord", "write", "a.tfrecord", "--input", inp, "--overwrite", cwd=old.parent)
+    assert_one_line(proc, "is the input file")
+    assert old.read_bytes() == before
+
+
+def test_binary_input_is_one_line(old, tmp_path):
+    proc = danlu("tfrecord", "write", str(tmp_path / "b.tfrecord"), "--input", str(old))
+    assert_one_line(proc, "a.tfrecord line ", "not UTF-8 text")
+    assert not (tmp_path / "b.tfrecord").exists()
