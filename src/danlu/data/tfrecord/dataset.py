@@ -21,6 +21,7 @@ and ignores DDP ranks; here both are split by default. The optional shuffle buff
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -30,11 +31,12 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from danlu.data.tfrecord import compression as _comp
+from danlu.data.tfrecord.convert import record_to_torch, to_torch
 from danlu.data.tfrecord.crc import crc32c, unmask_crc
 from danlu.data.tfrecord.errors import CorruptRecordError
 from danlu.data.tfrecord.index import build_index, read_index
 from danlu.data.tfrecord.reader import FOOTER, HEADER, read_records
-from danlu.data.tfrecord.spec import ExampleDecoder, to_torch
+from danlu.data.tfrecord.spec import ExampleDecoder
 from danlu.errors import DanluError
 
 
@@ -50,6 +52,8 @@ def _decoder(decode: Any, output: str) -> Callable[[bytes], Any]:
     else:
         raise DanluError(f"decode must be None (raw bytes), a feature spec dict or a callable, got {type(decode).__name__}")
     if output == "torch" and decode is not None:
+        if isinstance(fn, ExampleDecoder) and fn.seq_fields is None:
+            return record_to_torch(fn)  # one torch.from_numpy per numeric feature, bytes as bytes
         return lambda r: to_torch(fn(r))
     return fn
 
@@ -167,26 +171,25 @@ class TFRecordDataset(IterableDataset):
                                     start=start, stop=stop)
 
     def __iter__(self) -> Iterator[Any]:
-        if self.batch_size is None:
-            yield from self._iter_records()
-            return
-        buf: list[bytes] = []
-        for r in self._iter_records(raw=True):
-            buf.append(r)
-            if len(buf) == self.batch_size:
-                yield self._batch(buf)
-                buf = []
-        if buf:
-            yield self._batch(buf)
+        # not a generator itself: one level of delegation less per record
+        return self._iter_records() if self.batch_size is None else self._iter_batches()
+
+    def _iter_batches(self) -> Iterator[Any]:
+        it, bs, batch = self._iter_records(raw=True), self.batch_size, self._batch
+        while buf := list(itertools.islice(it, bs)):
+            yield batch(buf)
 
     def _iter_records(self, raw: bool = False) -> Iterator[Any]:
         cid, k = consumer_slot(self.rank, self.world_size)
         pieces = self._pieces(cid, k)
-        decode = bytes if raw else self.decode
+        decode = None if raw else self.decode
         if not self.shuffle_buffer:
-            for r in self._records(pieces):
-                yield decode(r)
+            for j, start, stop in pieces:
+                recs = read_records(self.paths[j], compression=self.compressions[j], verify=self.verify,
+                                    start=start, stop=stop)
+                yield from (recs if decode is None or decode is bytes else map(decode, recs))
             return
+        decode = decode or bytes
         rng = np.random.default_rng([self.seed, self.epoch, cid])
         if self.split == "shards":
             pieces = [pieces[i] for i in rng.permutation(len(pieces))]

@@ -200,10 +200,12 @@ def _fast(path: str, compression: str | None, verify: bool, start: int, stop: in
     limit = size if stop is None or size is None else min(size, stop)
     with open(path, "rb", buffering=0) as f:
         b = _Buffer(f, compression, path, start, stop)
-        simple = not with_offsets and stop is None and not skip
+        simple = not with_offsets and not skip
         while True:
-            if simple:  # tight loop over the whole records already in the buffer
+            if simple:  # tight loop over the whole records already in the buffer (and before `stop`)
                 i, n, buf = b.i, b.n, b.buf
+                if stop is not None and b.base + n > stop:
+                    n = max(stop - b.base, i)
                 while n - i >= HEADER:
                     length, lcrc = unpack_len(buf, i)
                     end = i + HEADER + length + FOOTER

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from danlu.data.tfrecord.convert import to_torch  # noqa: F401  (re-exported: it lived here)
 from danlu.data.tfrecord.plan import FALLBACK as _PLAN_FALLBACK
 from danlu.data.tfrecord.proto import Example, SequenceExample
 from danlu.data.tfrecord.proto.view_pb2 import ExampleView as _ExampleView
@@ -431,19 +432,3 @@ def parse_examples(records: Iterable[bytes], spec: Mapping[str, Any]) -> dict[st
     """Decode many Examples: FixedLen/Raw features stacked to ``(N, *shape)``, VarLen as lists of arrays
     (``tf.io.parse_example``; see :meth:`ExampleDecoder.decode_batch`)."""
     return ExampleDecoder(spec).decode_batch(list(records))
-
-
-def to_torch(parsed: Mapping[str, Any]):
-    """numpy arrays -> torch tensors (object/bytes arrays and lists of arrays are left as they are)."""
-    import torch
-
-    def conv(v):
-        if isinstance(v, np.ndarray) and v.dtype != object:
-            return torch.from_numpy(v if v.flags.writeable and v.flags.c_contiguous else v.copy())
-        if isinstance(v, Mapping):
-            return {k: conv(x) for k, x in v.items()}
-        if isinstance(v, tuple):
-            return tuple(conv(x) for x in v)
-        return v
-
-    return conv(parsed)

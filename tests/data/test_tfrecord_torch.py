@@ -1,0 +1,106 @@
+"""torch output and DataLoader paths with bytes features: per-record ``output="torch"`` (bytes stay
+``bytes``), the default collate and danlu's ``collate`` (against ``default_collate`` on the same
+numbers), DataLoader workers, and the per-record converter against the generic ``to_torch``."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, default_collate
+
+from danlu.data.tfrecord import (
+    ExampleDecoder,
+    FixedLenFeature,
+    RawFeature,
+    TFRecordDataset,
+    VarLenFeature,
+    make_example,
+    to_torch,
+    write_records,
+)
+from danlu.data.tfrecord.convert import collate, record_to_torch
+
+SPEC = {"img": FixedLenFeature([], "bytes"), "pair": FixedLenFeature([2], "bytes"),
+        "label": FixedLenFeature([], "int64"), "x": FixedLenFeature([4], "float32"),
+        "raw": RawFeature([2, 2], "uint8"), "w": FixedLenFeature([], "float32", default_value=0.5)}
+
+
+def _recs(n: int) -> list[bytes]:
+    out = []
+    for i in range(n):
+        feats = {"img": {"bytes": [bytes([i % 256]) * (50 + i % 3)]}, "pair": {"bytes": [b"a" * i, b"b"]},
+                 "label": i * 1000, "x": [i, 0.5, -1.0, 2.0], "raw": bytes([i % 256, 1, 2, 3])}
+        if i % 4:
+            feats["w"] = [float(i)]
+        out.append(make_example(feats).SerializeToString())
+    return out
+
+
+def test_to_torch_turns_bytes_arrays_into_bytes():
+    dec = ExampleDecoder(SPEC)
+    rec = _recs(3)[2]
+    t = to_torch(dec(rec))
+    assert t["img"] == bytes([2]) * 52 and t["pair"] == [b"aa", b"b"]
+    assert t["label"].dtype == torch.int64 and int(t["label"]) == 2000 and t["raw"].shape == (2, 2)
+    b = to_torch(dec.decode_batch(_recs(5)))
+    assert b["img"] == [bytes([i]) * (50 + i % 3) for i in range(5)] and b["pair"][3] == [b"aaa", b"b"]
+    v = to_torch(ExampleDecoder({"v": VarLenFeature("int64")}).decode_batch(
+        [make_example({"v": list(range(i))}).SerializeToString() for i in range(3)]))
+    assert [x.tolist() for x in v["v"]] == [[], [0], [0, 1]] and all(isinstance(x, torch.Tensor) for x in v["v"])
+
+
+def test_record_converter_equals_generic_to_torch_without_warnings():
+    dec = ExampleDecoder(SPEC)
+    fast = record_to_torch(ExampleDecoder(SPEC))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. torch's "non-writable array" warning
+        for rec in _recs(12) * 2:  # the second pass goes through the plans
+            want, got = to_torch(dec(rec)), fast(rec)
+            assert got.keys() == want.keys()
+            for k in want:
+                if isinstance(want[k], torch.Tensor):
+                    assert got[k].dtype == want[k].dtype and torch.equal(got[k], want[k]), k
+                else:
+                    assert got[k] == want[k] and type(got[k]) is type(want[k]), k
+
+
+def test_collate_equals_default_collate():
+    dec = ExampleDecoder(SPEC)
+    rows = [dec(r) for r in _recs(9)]
+    got = collate(rows)
+    want = default_collate([to_torch(r) for r in rows])
+    for k in SPEC:
+        if isinstance(want[k], torch.Tensor):
+            assert got[k].dtype == want[k].dtype and torch.equal(got[k], want[k]), k
+    assert got["img"] == want["img"] == [bytes([i]) * (50 + i % 3) for i in range(9)]
+    assert got["pair"] == [[b"a" * i, b"b"] for i in range(9)]  # per record (default_collate transposes)
+    var = collate([{"v": np.arange(i)} for i in range(3)])
+    assert [t.tolist() for t in var["v"]] == [[], [0], [0, 1]]
+    assert collate([]) == {}
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")
+@pytest.mark.parametrize("mode", ["torch-default", "numpy-collate", "batched"])
+def test_dataloader_two_workers_with_bytes(tmp_path, mode):
+    recs = _recs(40)
+    p = tmp_path / "b.tfrecord"
+    write_records(p, recs)
+    if mode == "batched":
+        ds = TFRecordDataset(p, decode=SPEC, batch_size=6, output="torch")
+        loader = DataLoader(ds, batch_size=None, num_workers=2, multiprocessing_context="fork")
+    else:
+        ds = TFRecordDataset(p, decode=SPEC, output="torch" if mode == "torch-default" else "numpy")
+        loader = DataLoader(ds, batch_size=6, num_workers=2, multiprocessing_context="fork",
+                            collate_fn=collate if mode == "numpy-collate" else None)
+    batches = list(loader)
+    labels = torch.cat([b["label"] for b in batches])
+    order = np.argsort(labels.numpy())
+    assert labels[order].tolist() == [i * 1000 for i in range(40)]  # each record once, none lost
+    imgs = [im for b in batches for im in b["img"]]
+    assert [imgs[i] for i in order] == [bytes([i]) * (50 + i % 3) for i in range(40)]
+    ws = torch.cat([b["w"] for b in batches])[order].tolist()
+    assert ws == [0.5 if i % 4 == 0 else float(i) for i in range(40)]
+    assert all(b["x"].dtype == torch.float32 and b["x"].shape[1:] == (4,) for b in batches)
