@@ -13,6 +13,12 @@ registry gives the same clear error for an unknown name::
     Traceback (most recent call last):
     ...
     danlu.errors.UnknownNameError: unknown activation 'tripple'; valid: double
+
+A registry whose entries live in modules imported on demand (one module per model, per lab
+card) takes a ``loader``: a callable, or ``"package.module:function"`` (a string, so the
+registry's own module need not import it), run once before the first lookup. So
+``from danlu.models import MODELS; MODELS.get("mlp")`` works without calling anything first:
+``get``, ``create``, ``names``, ``items``, ``in``, iteration and ``len`` see every entry.
 """
 
 from __future__ import annotations
@@ -30,11 +36,33 @@ class Registry(Generic[T]):
 
     Args:
         kind: what the entries are, used in error messages ("card", "model", "optimizer").
+        loader: fills the registry (imports the modules whose decorators register the entries);
+            a callable or ``"module:function"``; run once, at the first lookup.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, *, loader: Callable[[], object] | str | None = None) -> None:
         self.kind = kind
+        self.loader = loader
         self._entries: dict[str, T] = {}
+        self._loaded = loader is None
+
+    def _fill(self) -> None:
+        """Run the loader once (registrations it triggers do not run it again)."""
+        if self._loaded:
+            return
+        self._loaded = True
+        fn = self.loader
+        try:
+            if isinstance(fn, str):
+                import importlib
+
+                module, _, attr = fn.partition(":")
+                fn = getattr(importlib.import_module(module), attr) if attr else None
+            if fn is not None:
+                fn()
+        except BaseException:
+            self._loaded = False  # a failed load (Ctrl-C, an import error) is retried next time
+            raise
 
     def register(self, name: str, *, overwrite: bool = False) -> Callable[[T], T]:
         """Decorator that registers its target under ``name`` and returns it unchanged."""
@@ -55,6 +83,7 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         """Return the entry for ``name``; an unknown name raises with the valid names listed."""
+        self._fill()
         try:
             return self._entries[name]
         except (KeyError, TypeError):
@@ -70,18 +99,23 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         """Registered names, sorted."""
+        self._fill()
         return sorted(self._entries)
 
     def items(self) -> list[tuple[str, T]]:
+        """``(name, entry)`` pairs sorted by name."""
+        self._fill()
         return sorted(self._entries.items())
 
     def __contains__(self, name: object) -> bool:
+        self._fill()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
+        self._fill()
         return len(self._entries)
 
     def __repr__(self) -> str:
