@@ -13,6 +13,18 @@ import numpy as np
 from danlu.lab import CardContext, CardResult, card
 
 
+def rl_dp_rule(worst_gap: float, agree: float = 1e-7) -> bool:
+    """Held when, on every world and for every algorithm (value iteration, policy iteration, truncated
+    PI with each j), both the final values and the exact value of the greedy policy are within
+    `agree` = 1e-7 (max norm) of policy iteration's v*. The margin comes from the stopping rules:
+    VI and truncated PI stop when a sweep changes v by less than tol = 1e-10, which bounds their
+    value error by gamma / (1 - gamma) * tol ~ 1e-9 at gamma = 0.9 (1e-7 leaves 100x), and a greedy
+    policy is either optimal (gap ~1e-14) or off by a whole reward step (~0.1 or more). Not held
+    when any gap reaches 1e-7. Deterministic: no seeds to average (the random world is seeded).
+    """
+    return bool(worst_gap < agree)
+
+
 @card(
     id="rl-dp",
     title="Value iteration, policy iteration, truncated PI",
@@ -20,10 +32,13 @@ from danlu.lab import CardContext, CardResult, card
            "values and equally good greedy policies on the book's grid worlds."),
     source="Zhao, Mathematical Foundations of RL, ch. 4 (value and policy iteration)",
     area="rl",
-    quick={"worlds": ["book-5x5", "book-5x5-forbidden10"], "tol": 1e-10, "agree": 1e-7, "eval_steps": [3, 10]},
-    full={"worlds": ["book-5x5", "book-5x5-forbidden10", "random-30x30"], "eval_steps": [2, 5, 20, 60]},
+    quick={"worlds": ["book-5x5", "book-5x5-forbidden10", "random-12x12"], "tol": 1e-10, "agree": 1e-7,
+           "eval_steps": [3, 10]},
+    full={"worlds": ["book-5x5", "book-5x5-forbidden10", "random-12x12", "random-30x30"], "eval_steps": [2, 5, 20, 60]},
+    rule=rl_dp_rule,
 )
 def rl_dp(ctx: CardContext) -> CardResult:
+    from danlu.lab.evidence import estimate
     from danlu.plotting import subplots
     from danlu.rl import (
         evaluate_closed_form,
@@ -38,7 +53,11 @@ def rl_dp(ctx: CardContext) -> CardResult:
     b = ctx.budget
     rows, worst, curves = [], 0.0, {}
     for wname in b["worlds"]:
-        world = random_world(30, 30, seed=ctx.seed) if wname == "random-30x30" else get_world(wname)
+        if wname.startswith("random-"):
+            r, c = (int(x) for x in wname.split("-")[1].split("x"))
+            world = random_world(r, c, seed=ctx.seed)
+        else:
+            world = get_world(wname)
         ref = policy_iteration(world)
         sols = {"value iteration": value_iteration(world, tol=b["tol"]), "policy iteration": ref}
         for j in b["eval_steps"]:
@@ -57,7 +76,7 @@ def rl_dp(ctx: CardContext) -> CardResult:
             plot_grid(world, values=ref.values, policy=ref.policy, ax=axes[0, 0],
                       title=f"optimal policy and values, {wname}")
             ctx.figure("optimal", fig, caption="Optimal policy and state values (compare with the book's chapter 3 figure).")
-    held = worst < b["agree"]
+    held = rl_dp_rule(worst, b["agree"])
     fig, axes = subplots(1, 1, width=5.5)
     for name, c in curves.items():
         axes[0, 0].semilogy(np.arange(1, len(c) + 1), np.maximum(c, 1e-16), label=name, marker="." if len(c) < 30 else None)
@@ -65,8 +84,12 @@ def rl_dp(ctx: CardContext) -> CardResult:
     axes[0, 0].set_ylabel("max |v_k - v*|")
     axes[0, 0].legend(fontsize=7)
     ctx.figure("convergence", fig, caption=f"Convergence on {b['worlds'][0]}: PI needs fewest iterations, VI most.")
+    gaps = [max(r["max |v - v_PI|"], r["greedy policy gap"]) for r in rows]
+    gap = estimate(gaps)
     return CardResult(
         table=rows, held=held,
+        effects={"gap to policy iteration's v*": (gap, f"max {worst:.1e} over {len(rows)} runs "
+                                                       f"(needs < {b['agree']:.0e})")},
         reason=(f"over {len(rows)} runs the largest gap to policy iteration's v* (values or greedy-policy value) "
                 f"is {worst:.1e} ({'<' if held else '>='} {b['agree']:.0e}); iterations on {b['worlds'][0]}: "
                 + ", ".join(f"{r['algorithm']} {r['iterations']}" for r in rows if r["world"] == b["worlds"][0]) + "."),

@@ -1,0 +1,49 @@
+"""Rule cases for the data, metrics, systems and RL cards (data-fc, data-tfrecord, met-map, met-seg,
+sys-hw, sys-ddp, rl-dp, rl-grid, rl-mc, rl-sa), written from each rule's docstring."""
+
+from __future__ import annotations
+
+from danlu.lab.evidence import Estimate
+
+E = Estimate.of
+
+CASES = {
+    "rl-grid": [
+        ({"max_gap": 8.7e-10}, True),                 # stops at tol 1e-10: error <= 9e-10
+        ({"max_gap": 2e-8}, False),                   # the two solutions disagree
+        ({"max_gap": 1e-8}, False),                   # the margin itself is not "below"
+    ],
+    "rl-dp": [
+        ({"worst_gap": 8.6e-10}, True),
+        ({"worst_gap": 0.1}, False),                  # a greedy policy one reward step off
+        ({"worst_gap": 1e-7}, False),
+    ],
+    "rl-sa": [
+        # the book's picture: 1/k converges, 1/k^2 stalls, with and without noise; incremental == sample mean
+        ({"err_1k": 7e-4, "err_1k2": 0.6, "noisy_1k": E(0.004, 0.002), "noisy_1k2": E(0.5, 0.26),
+          "mean_gap": 2e-14, "mean_sigmas": 0.3}, True),
+        # 1/k^2 reaching the root would break the claim
+        ({"err_1k": 7e-4, "err_1k2": 0.05, "noisy_1k": E(0.004, 0.002), "noisy_1k2": E(0.5, 0.26),
+          "mean_gap": 2e-14, "mean_sigmas": 0.3}, False),
+        # noisy 1/k not converging
+        ({"err_1k": 7e-4, "err_1k2": 0.6, "noisy_1k": E(0.2, 0.05), "noisy_1k2": E(0.5, 0.26),
+          "mean_gap": 2e-14, "mean_sigmas": 0.3}, False),
+        # incremental mean off the sample mean
+        ({"err_1k": 7e-4, "err_1k2": 0.6, "noisy_1k": E(0.004, 0.002), "noisy_1k2": E(0.5, 0.26),
+          "mean_gap": 1e-3, "mean_sigmas": 0.3}, False),
+        # the noisy 1/k^2 interval straddles 0.1: inconclusive
+        ({"err_1k": 7e-4, "err_1k2": 0.6, "noisy_1k": E(0.004, 0.002), "noisy_1k2": E(0.3, 0.25),
+          "mean_gap": 2e-14, "mean_sigmas": 0.3}, None),
+    ],
+    "rl-mc": [
+        ({"basic_long": 1.0, "basic_short": 0.24, "es_optimal": E(0.99, 0.02), "eg_gap": E(0.1, 0.05)}, True),
+        # MC ES clearly short of the optimal policy (the audit's "gap 1, still held")
+        ({"basic_long": 1.0, "basic_short": 0.24, "es_optimal": E(0.7, 0.1), "eg_gap": E(0.1, 0.05)}, False),
+        # MC Basic with short episodes already optimal: the episode-length claim fails
+        ({"basic_long": 1.0, "basic_short": 1.0, "es_optimal": E(0.99, 0.02), "eg_gap": E(0.1, 0.05)}, False),
+        # MC eps-greedy far from the best eps-greedy policy
+        ({"basic_long": 1.0, "basic_short": 0.24, "es_optimal": E(0.99, 0.02), "eg_gap": E(0.5, 0.1)}, False),
+        # MC ES interval straddles 0.95
+        ({"basic_long": 1.0, "basic_short": 0.24, "es_optimal": E(0.87, 0.15), "eg_gap": E(0.1, 0.05)}, None),
+    ],
+}
