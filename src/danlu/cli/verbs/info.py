@@ -22,33 +22,37 @@ examples:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="what to measure: auto = CPU, plus the GPU if CUDA is available (default)")
-    p.add_argument("--plot", metavar="FILE", help="write a roofline figure (PNG/SVG/PDF) to FILE")
+    p.add_argument("--plot", metavar="FILE", help="write a roofline figure to FILE (format from the extension: "
+                   "png, pdf, svg, ...)")
+    p.add_argument("--overwrite", action="store_true", help="replace the --plot file if it exists")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--time", type=float, default=0.15, metavar="S",
                    help="minimum seconds spent timing each kernel (default 0.15)")
 
 
-def versions() -> dict[str, str]:
-    """Versions of python, torch, CUDA, cuDNN and Triton (``"absent"`` where not installed)."""
+def versions() -> dict[str, str | int | bool | None]:
+    """Versions and counts, with JSON types: strings for versions and names, ``cuda available`` a
+    bool, core and thread counts ints, ``None`` where a piece is absent (CUDA in a CPU build of
+    torch, Triton not installed)."""
     import importlib.util
     import os
     import platform
 
     import torch
 
-    out = {"python": platform.python_version(), "torch": torch.__version__,
-           "cuda (torch build)": torch.version.cuda or "none (CPU build)",
-           "cuda available": str(torch.cuda.is_available()),
-           "cpu": platform.processor() or platform.machine(),
-           "cpu cores (os)": str(os.cpu_count()), "torch threads": str(torch.get_num_threads())}
+    out: dict[str, str | int | bool | None] = {
+        "python": platform.python_version(), "torch": torch.__version__,
+        "cuda (torch build)": torch.version.cuda, "cuda available": torch.cuda.is_available(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu cores (os)": os.cpu_count(), "torch threads": torch.get_num_threads()}
     if torch.backends.cudnn.is_available():
-        out["cudnn"] = str(torch.backends.cudnn.version())
+        out["cudnn"] = torch.backends.cudnn.version()
     if importlib.util.find_spec("triton") is not None:
         import triton
 
         out["triton"] = triton.__version__
     else:
-        out["triton"] = "absent"
+        out["triton"] = None
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(i)
@@ -56,14 +60,21 @@ def versions() -> dict[str, str]:
     return out
 
 
+def _shown(key: str, value: str | int | bool | None) -> str:
+    """How the table shows a value of :func:`versions`."""
+    if value is None:
+        return "none (CPU build)" if key == "cuda (torch build)" else "absent"
+    return str(value)
+
+
 def run(args: argparse.Namespace) -> int:
     import json
-    import pathlib
 
     import torch
     from rich.console import Console
     from rich.table import Table
 
+    from danlu.cli.paths import check_figure_path, save_figure
     from danlu.errors import UsageError
     from danlu.runtime import resolve_device
     from danlu.systems.hardware import machine_report, plot_roofline
@@ -71,9 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.time > 0:
         raise UsageError(f"--time must be positive, got {args.time}")
     if args.plot:
-        parent = pathlib.Path(args.plot).resolve().parent
-        if not parent.is_dir():
-            raise UsageError(f"--plot {args.plot!r}: folder {str(parent)!r} does not exist")
+        check_figure_path(args.plot, overwrite=args.overwrite)
     devices = ["cpu"] if args.device == "cpu" else [] if args.device == "cuda" else ["cpu"]
     if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()):
         devices.append(str(resolve_device("cuda")))
@@ -85,14 +94,13 @@ def run(args: argparse.Namespace) -> int:
             if dev.startswith("cuda"):
                 reports.append(machine_report(dev, dtype=torch.float16, min_time=args.time))
     if args.plot:
-        fig = plot_roofline(reports)
-        fig.savefig(args.plot)
+        save_figure(plot_roofline(reports), args.plot)
     if args.json:
         print(json.dumps({"versions": versions(), "devices": [r.to_json() for r in reports]}, indent=2))
         return 0
     vt = Table(title="danlu info: software and hardware", show_header=False)
     for k, v in versions().items():
-        vt.add_row(k, v)
+        vt.add_row(k, _shown(k, v))
     console.print(vt)
     mt = Table(title="measured dense matmul (best of repeats)")
     for col in ("device", "dtype", "n", "GFLOP/s", "of peak"):

@@ -47,7 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="for evaluate: JSON grid of action names [[\"up\", \"right\", ...], ...]")
     s.add_argument("--seed", type=int, default=0, metavar="S", help="seed for the MC methods (default 0)")
     s.add_argument("--json", action="store_true", help='print {"values": [[...]], "policy": [[...]], "iterations": n}')
-    s.add_argument("--plot", metavar="FILE", help="draw the policy and values (PNG/PDF/SVG by extension)")
+    s.add_argument("--plot", metavar="FILE", help="draw the policy and values (format from the extension: "
+                   "png, pdf, svg, ...)")
+    s.add_argument("--overwrite", action="store_true", help="replace the --plot file if it exists")
     s.set_defaults(_rl=_solve)
     w = sub.add_parser("worlds", help="list the preset worlds")
     w.add_argument("--json", action="store_true", help="print the worlds as JSON")
@@ -117,11 +119,9 @@ def _solve(args: argparse.Namespace) -> int:
     if args.policy and args.algo != "evaluate":
         raise UsageError("--policy only applies to --algo evaluate")
     if args.plot:
-        import pathlib
+        from danlu.cli.paths import check_figure_path
 
-        parent = pathlib.Path(args.plot).resolve().parent
-        if not parent.is_dir():
-            raise UsageError(f"--plot {args.plot}: folder {parent} does not exist")
+        check_figure_path(args.plot, overwrite=args.overwrite)
 
     from danlu.rl import solve
 
@@ -132,9 +132,14 @@ def _solve(args: argparse.Namespace) -> int:
                 epsilon=args.epsilon, epsilon_decay=args.epsilon_decay, eval_steps=args.eval_steps,
                 policy=policy, seed=args.seed)
     if args.plot:
+        from danlu.cli.paths import save_figure
+        from danlu.plotting import pyplot
         from danlu.rl.plot import plot_solution
 
-        plot_solution(sol, args.plot)
+        fig = plot_solution(sol)
+        fig.tight_layout()
+        save_figure(fig, args.plot)
+        pyplot().close(fig)
     if args.json:
         print(json.dumps(sol.to_json()))
         return 0

@@ -89,8 +89,10 @@ def _check_file(path: str) -> None:
     """A folder or a missing path is an error naming it (not the reader's "No such file")."""
     import os
 
+    from danlu.errors import DanluError
+
     if os.path.isdir(path):
-        raise IsADirectoryError(21, "Is a directory (give TFRecord files, e.g. DIR/*.tfrecord)", path)
+        raise DanluError(f"{path!r} is a directory; give TFRecord files (e.g. {os.path.join(path, '*.tfrecord')})")
     if not os.path.exists(path):
         raise FileNotFoundError(2, "No such file", path)
 

@@ -12,6 +12,9 @@ raise :class:`~danlu.errors.DanluError` naming the offending entry (its index an
 The fast path converts with list comprehensions; only when it fails is the list scanned entry by
 entry to name the culprit.
 
+An empty detections list is valid (every AP and recall is 0) but almost always a mistake (the
+wrong file, a model that found nothing): it gives a warning.
+
 Defaults where pycocotools would raise a ``KeyError``: a ground-truth annotation without
 ``iscrowd`` is not crowd, and one without ``area`` gets ``w * h``. Detections get
 ``area = w * h`` exactly as ``COCO.loadRes`` computes it.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
@@ -257,6 +261,11 @@ def load_coco_dets(src: JsonLike, gt: CocoGroundTruth) -> CocoDetections:
     img = _map_ids(img_raw, {x: n for n, x in enumerate(gt.image_ids)}, data, what, "image_id", "images")
     cat = _map_ids(cat_raw, {x: n for n, x in enumerate(gt.category_ids)}, data, what, "category_id",
                    "categories")
+    if not data:
+        name = f" {os.fspath(src)!r}" if isinstance(src, (str, os.PathLike)) else ""
+        n = len(gt.ann_id)
+        warnings.warn(f"detections{name} hold no entries: AP and recall are 0 wherever there is ground truth "
+                      f"({n} object{'' if n == 1 else 's'})", stacklevel=2)
     return CocoDetections(img=img, cat=cat, bbox=bbox, score=score)
 
 

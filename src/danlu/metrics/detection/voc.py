@@ -88,7 +88,8 @@ def voc_tp_fp(gt: CocoGroundTruth, dets: CocoDetections, *, iou: float = 0.5,
     # first maximal overlap per detection (np.argmax semantics): sort by det, -ov, gt position
     gpos = np.arange(len(pd)) - np.repeat(np.cumsum(per) - per, per)
     s = np.lexsort((gpos, -ov, pd))
-    first = np.r_[True, pd[s][1:] != pd[s][:-1]]
+    first = np.ones(len(s), dtype=bool)  # (P,) no pairs at all (no detections, or none meets a gt): empty
+    first[1:] = pd[s][1:] != pd[s][:-1]
     best_d, best_g, best_ov = pd[s][first], pg[s][first], ov[s][first]
     ovmax = np.full(n, -np.inf)
     jmax = np.full(n, -1)
