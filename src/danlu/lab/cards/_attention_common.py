@@ -1,0 +1,61 @@
+"""Shared pieces of the attention cards' cost measurements: a load-independent clock and log-log slopes.
+
+Why a CPU-time clock: on a shared machine a long call is preempted more often than a short one, so
+wall time grows faster than the work and bends log-log slopes and ratios (att-complexity was held
+with the machine idle and not held while a second lab ran beside it). The CPU time of the calling
+thread, with torch limited to that one thread, counts only this process's work. With more torch
+threads the process's CPU time also counts OpenMP workers spinning while they wait, which grows
+with machine load, so the cost cards time their calls inside :func:`one_thread`. On a GPU the clock
+is synchronized wall time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import torch
+
+
+@contextlib.contextmanager
+def one_thread(device: torch.device) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(1)`` on a CPU device; restore the count after."""
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def seconds(fn: Callable[[], Any], device: torch.device) -> float:
+    """Seconds of one call of ``fn()``: thread CPU time on a CPU device, synchronized wall time on a GPU."""
+    clock = time.thread_time if device.type == "cpu" else time.perf_counter
+    _sync(device)
+    t0 = clock()
+    fn()
+    _sync(device)
+    return clock() - t0
+
+
+def best_of(fn: Callable[[], Any], device: torch.device, calls: int) -> float:
+    """The fastest of ``calls`` back-to-back calls (interference only adds time)."""
+    return min(seconds(fn, device) for _ in range(max(1, calls)))
+
+
+def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Least-squares slope of log(ys) on log(xs)."""
+    lx, ly = [math.log(x) for x in xs], [math.log(max(y, 1e-12)) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)

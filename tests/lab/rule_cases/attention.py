@@ -1,0 +1,55 @@
+"""Verdict-rule cases of the attention cards (att-*), written from each rule's docstring.
+
+Interval inputs are built with ``Estimate.of(mean, half_width)``; log-scale effects (ratios of
+timings or errors) with ``L(ratio, factor)``: the interval ``ratio / factor .. ratio * factor``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from danlu.lab.evidence import Estimate
+
+E = Estimate.of
+
+
+def L(ratio: float, factor: float = 1.1) -> Estimate:
+    """An estimate of log(ratio) whose interval is ratio/factor .. ratio*factor."""
+    return Estimate.of(math.log(ratio), math.log(factor))
+
+
+CASES = {
+    "att-nw": [
+        ({"kernel_gap": 1e-8, "mse_ratio": L(6.0, 1.5)}, True),
+        ({"kernel_gap": 1e-3, "mse_ratio": L(6.0, 1.5)}, False),      # the module is not the Gaussian kernel
+        ({"kernel_gap": 1e-8, "mse_ratio": L(1.0, 1.1)}, False),      # no gain
+        ({"kernel_gap": 1e-8, "mse_ratio": L(1.3, 1.2)}, None),       # interval straddles 1.25x
+    ],
+    "att-performer": [
+        ({"slope_orthogonal": E(-0.5, 0.05), "slope_iid": E(-0.45, 0.05), "orth_over_iid": L(0.87, 1.03)}, True),
+        ({"slope_orthogonal": E(-0.1, 0.05), "slope_iid": E(-0.45, 0.05), "orth_over_iid": L(0.87, 1.03)}, False),
+        ({"slope_orthogonal": E(-0.5, 0.05), "slope_iid": E(-0.45, 0.05), "orth_over_iid": L(1.10, 1.03)}, False),
+        ({"slope_orthogonal": E(-0.5, 0.05), "slope_iid": E(-0.25, 0.10), "orth_over_iid": L(0.87, 1.03)}, None),
+        ({"slope_orthogonal": E(-0.5, 0.05), "slope_iid": E(-0.45, 0.05), "orth_over_iid": L(0.98, 1.05)}, None),
+    ],
+    "att-complexity": [
+        ({"time_softmax": E(2.7, 0.1), "time_linear": E(1.1, 0.1), "time_performer": E(1.2, 0.1), "mem_softmax": 2.0,
+          "mem_flash": 0.6, "mem_linear": 1.0, "mem_performer": 1.0}, True),
+        ({"time_softmax": E(1.1, 0.1), "time_linear": E(1.1, 0.1), "time_performer": E(1.2, 0.1), "mem_softmax": 2.0,
+          "mem_flash": 0.6, "mem_linear": 1.0, "mem_performer": 1.0}, False),        # softmax time is linear
+        ({"time_softmax": E(2.7, 0.1), "time_linear": E(1.1, 0.1), "time_performer": E(1.2, 0.1), "mem_softmax": 2.0,
+          "mem_flash": 1.9, "mem_linear": 1.0, "mem_performer": 1.0}, False),        # flash memory quadratic
+        ({"time_softmax": E(2.7, 0.1), "time_linear": E(1.9, 0.2), "time_performer": E(1.2, 0.1), "mem_softmax": 2.0,
+          "mem_flash": 0.6, "mem_linear": 1.0, "mem_performer": 1.0}, False),        # linear time quadratic
+        ({"time_softmax": E(2.7, 0.1), "time_linear": E(1.4, 0.5), "time_performer": E(1.2, 0.1), "mem_softmax": 2.0,
+          "mem_flash": 0.6, "mem_linear": 1.0, "mem_performer": 1.0}, None),         # noisy: straddles 1.5
+        ({"time_softmax": E(1.8, 0.4), "time_linear": E(1.1, 0.1), "time_performer": E(1.2, 0.1), "mem_softmax": 2.0,
+          "mem_flash": 0.6, "mem_linear": 1.0, "mem_performer": 1.0}, None),
+    ],
+    "att-quality": [
+        ({"softmax_accuracy": E(1.0, 0.0), "gap_linear": E(0.2, 0.1), "gap_performer": E(0.3, 0.2)}, True),
+        ({"softmax_accuracy": E(0.9, 0.05), "gap_linear": E(-0.1, 0.05), "gap_performer": E(0.3, 0.2)}, False),
+        ({"softmax_accuracy": E(1.0, 0.0), "gap_linear": E(0.06, 0.11), "gap_performer": E(0.3, 0.2)}, None),
+        ({"softmax_accuracy": E(0.3, 0.05), "gap_linear": E(0.2, 0.1), "gap_performer": E(0.3, 0.2)}, None),  # did not learn
+    ],
+}
