@@ -46,4 +46,23 @@ CASES = {
         # MC ES interval straddles 0.95
         ({"basic_long": 1.0, "basic_short": 0.24, "es_optimal": E(0.87, 0.15), "eg_gap": E(0.1, 0.05)}, None),
     ],
+    "met-seg": [
+        # PA 0.97 for the failure, MIoU gap 0.43, PA gap 0.02: PA calls it good, MIoU exposes it
+        ({"fail_pa": E(0.95, 0.001), "miou_gap": E(0.43, 0.002), "pa_gap": E(0.018, 0.001)}, True),
+        # a scene that is not background-heavy: PA of the failure is low, the premise fails
+        ({"fail_pa": E(0.6, 0.01), "miou_gap": E(0.43, 0.01), "pa_gap": E(0.3, 0.01)}, False),
+        # MIoU does not separate the two
+        ({"fail_pa": E(0.95, 0.001), "miou_gap": E(0.05, 0.01), "pa_gap": E(0.018, 0.001)}, False),
+        # PA separates them as well (then PA exposes the failure too)
+        ({"fail_pa": E(0.95, 0.001), "miou_gap": E(0.43, 0.01), "pa_gap": E(0.1, 0.01)}, False),
+        # the quick budget's MIoU gap straddles 0.2
+        ({"fail_pa": E(0.967, 0.002), "miou_gap": E(0.207, 0.013), "pa_gap": E(-0.014, 0.001)}, None),
+    ],
+    "met-map": [
+        ({"min_gap": 0.011, "parity": 0.0}, True),
+        ({"min_gap": 0.011, "parity": 3e-12}, False),      # off the reference
+        ({"min_gap": 0.0, "parity": 0.0}, False),          # 11-point and all-point gave the same number
+        ({"min_gap": 0.011, "parity": None}, None),        # pycocotools absent: never held
+        ({"min_gap": 0.0, "parity": None}, False),
+    ],
 }
