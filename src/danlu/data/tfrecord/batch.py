@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from danlu.data.tfrecord.wire import bytes_spans, feature_payload, varint
+from danlu.data.tfrecord.wire import bytes_spans, feature_payload, unpacked_spans, varint
 
 #: More distinct record lengths than this in one batch: the per-record path is as fast.
 MAX_GROUPS = 16
@@ -27,9 +27,10 @@ def example_layout(rec: bytes) -> tuple[dict[str, tuple[int, int, int, tuple | N
     """Walk one serialized Example: ``({name: (feature tag, payload start, payload end, value spans)},
     structural byte positions)``, or None if it is not the plain layout TF writers produce.
 
-    Numeric lists must be one packed chunk (``spans`` is None, the payload is ``start:end``); a
-    ``bytes_list`` gives the ``(start, end)`` of each of its values in ``spans`` (the value bytes
-    are payload, everything else is structural)."""
+    A numeric list in one packed chunk has ``spans`` None (the payload is ``start:end``); an
+    unpacked numeric list (``0x0d | float`` or ``0x08 | varint`` per value) and a ``bytes_list``
+    give the ``(start, end)`` of each value in ``spans``. Value bytes are payload, everything else
+    (tags, lengths, names) is structural."""
     try:
         if rec[0] != 0x0A:  # Example.features
             return None
@@ -63,10 +64,21 @@ def example_layout(rec: bytes) -> tuple[dict[str, tuple[int, int, int, tuple | N
                 for s, e in spans:
                     structural[s:e] = False
                 feats[key] = (tag, spans[0][0] if spans else j, spans[-1][1] if spans else j, spans)
+            elif tag in (0x12, 0x1A):  # float_list / int64_list: one packed chunk, or unpacked values
+                n, j = varint(rec, i + 1)
+                if j + n != eend:
+                    return None
+                if n and rec[j] != 0x0A:
+                    spans = tuple(unpacked_spans(rec, j, eend, tag))
+                    for s, e in spans:
+                        structural[s:e] = False
+                    feats[key] = (tag, spans[0][0], spans[-1][1], spans)
+                else:
+                    s, e = feature_payload(rec[i:eend], tag)
+                    feats[key] = (tag, i + s, i + e, None)
+                    structural[i + s:i + e] = False
             else:
-                s, e = feature_payload(rec[i:eend], tag)
-                feats[key] = (tag, i + s, i + e, None)
-                structural[i + s:i + e] = False
+                return None
             i = eend
         return feats, np.flatnonzero(structural)
     except (IndexError, ValueError, UnicodeDecodeError):
@@ -126,9 +138,19 @@ def _group(decoder, recs: Sequence[bytes], length: int) -> dict[str, np.ndarray]
                 col[:, k] = [r[a:b] for r in recs]
             vals[f.name] = col.reshape(len(recs), *f.shape)
             continue
-        if spans is not None and len(spans) != 1:  # RawFeature: exactly one bytes value
-            return None
-        v = f.from_payload(m[:, s:e])
+        if spans is None:
+            pay = m[:, s:e]
+        elif f.kind == "bytes_list":  # RawFeature: exactly one bytes value
+            if len(spans) != 1:
+                return None
+            pay = m[:, s:e]
+        else:  # unpacked numbers: their value bytes side by side, as a packed list would hold them
+            pay = np.hstack([m[:, a:b] for a, b in spans])
+            if f.kind == "int64_list" and len(recs) > 1:
+                last = pay < 0x80  # each varint must end where the first record's does (one value per tag)
+                if not (last[1:] == last[0]).all():
+                    return None
+        v = f.from_payload(pay)
         if v is None:
             return None
         vals[f.name] = v

@@ -28,13 +28,13 @@ from typing import Any
 import numpy as np
 
 from danlu.data.tfrecord.batch import example_layout
-from danlu.data.tfrecord.wire import F32, varint, varints
+from danlu.data.tfrecord.wire import F32, varint, varints, varints_at
 
 #: Payload gaps up to this many bytes are masked inside one structural compare.
 GAP = 64
 _NS = {"_from": int.from_bytes, "_nd": np.ndarray, "_arr": np.array, "_ba": bytearray,
        "_fb": np.frombuffer, "_varint": varint, "_varints": varints, "_I8": np.dtype(np.int64),
-       "_U8": np.dtype(np.uint8), "_oa": np.asarray, "_empty": np.empty, "_O": np.dtype(object)}
+       "_U8": np.dtype(np.uint8), "_varints_at": varints_at, "_join": b"".join, "_oa": np.asarray, "_empty": np.empty, "_O": np.dtype(object)}
 FALLBACK = (ValueError, IndexError, OverflowError)
 _CODE: dict[str, Any] = {}  # plan source -> compiled code (shared by layouts of one shape)
 
@@ -119,8 +119,23 @@ def compile_plan(fields, rec: bytes) -> Callable[[bytes], dict[str, np.ndarray] 
                 lines += [f"    o{j} = _empty(N{j}, _O)", f"    o{j}[:] = [rec[s:e] for s, e in SP{j}]"]
                 vals.append(f"o{j}.reshape(SH{j})")
             continue
-        if spans is not None and len(spans) != 1:  # RawFeature: exactly one bytes value
+        if spans is not None and f.kind == "bytes_list" and len(spans) != 1:  # RawFeature: one bytes value
             return _none
+        if spans is not None and f.kind != "bytes_list":  # unpacked numbers: a tag before each value
+            if len(spans) != size:
+                return _none
+            if size == 1:  # one value: as if packed, at its own offsets
+                (s, e), spans = spans[0], None
+                n = e - s
+                ns.update({f"P{j}": s, f"Q{j}": e})
+            elif f.kind == "int64_list":
+                ns[f"SP{j}"] = spans
+                vals.append(f"_arr(_varints_at(rec, SP{j}), _I8).reshape(SH{j})")
+                continue
+            else:
+                ns[f"SP{j}"], ns[f"D{j}"] = spans, F32
+                vals.append(f"_nd(SH{j}, D{j}, _ba(_join([rec[s:e] for s, e in SP{j}])))")
+                continue
         if f.kind == "int64_list":
             if f.shape == () and n == 1:
                 lines += [f"    v{j} = rec[P{j}]", f"    if v{j} > 127: return None"]
@@ -161,36 +176,77 @@ def compile_plan(fields, rec: bytes) -> Callable[[bytes], dict[str, np.ndarray] 
 
 
 class RecordPlans:
-    """``{record length: compiled plan}`` for an Example spec of fixed-size features (numbers or bytes).
+    """Compiled plans for an Example spec of fixed-size features (numbers or bytes), by record length.
 
-    Records whose lengths rarely repeat (variable-size images: fewer than 4 hits per plan after 64
-    plans) switch the cache off; those records take the general path.
+    ``plans[length]`` is the plan tried first; other layouts of the same length (another key order,
+    as writers whose maps iterate in hash order produce; other varint widths) wait in
+    ``alts[length]``, and one that fits a record moves to the front. At most ``PER_LENGTH`` layouts
+    are compiled per length. Records whose layouts rarely repeat (variable-size images: fewer than
+    4 hits per compile after 64 compiles) switch the cache off; those records take the general path.
     """
 
     MAX = 256
+    PER_LENGTH = 8
 
     def __init__(self, fields) -> None:
         self.fields = fields
         self.plans: dict[int, Callable] = {}
+        self.alts: dict[int, list[Callable]] = {}
+        self.tries: dict[int, int] = {}
         self.hits = self.misses = 0
         self.enabled = all(f.plannable for f in fields)
 
     def __call__(self, rec: bytes) -> dict[str, np.ndarray] | None:
         """The decoded features, or None (the caller takes the general path)."""
         plan = self.plans.get(len(rec))
-        if plan is None:
-            if not self.enabled:
-                return None
-            self.misses += 1
-            if self.misses > 64 and self.hits < 4 * self.misses:
-                self.enabled = False  # lengths rarely repeat: a plan (~35 µs) saves ~4 µs a hit, it does not pay
-                return None
-            if len(self.plans) >= self.MAX:
-                self.plans.clear()
-            plan = self.plans[len(rec)] = compile_plan(self.fields, rec)
-        else:
-            self.hits += 1
-        try:
-            return plan(rec)
-        except FALLBACK:
+        if plan is not None:
+            try:
+                out = plan(rec)
+            except FALLBACK:
+                out = None
+            if out is not None:
+                self.hits += 1
+                return out
+        return self.other(rec)
+
+    def other(self, rec: bytes) -> dict[str, np.ndarray] | None:
+        """The first plan of this length did not fit ``rec`` (or there is none): try the others, then
+        compile one for its layout. None: the caller takes the general path."""
+        length = len(rec)
+        alts = self.alts.get(length)
+        if alts:
+            for k, p in enumerate(alts):
+                try:
+                    out = p(rec)
+                except FALLBACK:
+                    continue
+                if out is not None:
+                    alts[k], self.plans[length] = self.plans[length], p
+                    self.hits += 1
+                    return out
+        if not self.enabled:
             return None
+        self.misses += 1  # a compile, or a record no plan of a full length fits
+        if self.misses > 64 and self.hits < 4 * self.misses:
+            self.enabled = False  # layouts rarely repeat: a plan (~35 µs) saves ~4 µs a hit, it does not pay
+            return None
+        if len(self.tries) >= self.MAX:
+            self.plans.clear()
+            self.alts.clear()
+            self.tries.clear()
+        n = self.tries.get(length, 0)
+        if n >= self.PER_LENGTH:
+            return None
+        self.tries[length] = n + 1
+        plan = compile_plan(self.fields, rec)
+        try:
+            out = plan(rec)
+        except FALLBACK:  # e.g. a damaged varint: the general path names the problem
+            out = None
+        if out is None:
+            return None
+        old = self.plans.get(length)
+        if old is not None:
+            self.alts.setdefault(length, []).append(old)
+        self.plans[length] = plan
+        return out

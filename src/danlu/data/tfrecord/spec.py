@@ -317,13 +317,16 @@ class ExampleDecoder:
     def __call__(self, record: bytes):
         plan = self._plans.get(len(record))  # a compiled plan per record layout (plan.py)
         if plan is None:
-            out = self._layouts(record)  # compiles one for a new length
+            out = self._layouts.other(record)  # compiles one for a new layout
         else:
-            self._layouts.hits += 1
             try:
                 out = plan(record)
             except _PLAN_FALLBACK:
                 out = None
+            if out is None:  # another layout of this length (key order, varint widths), or none
+                out = self._layouts.other(record)
+            else:
+                self._layouts.hits += 1
         if out is not None:
             return out
         if self.seq_fields is None:

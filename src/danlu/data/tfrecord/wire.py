@@ -81,6 +81,40 @@ def bytes_spans(b: bytes, i: int, end: int) -> list[tuple[int, int]]:
     return out
 
 
+def unpacked_spans(b: bytes, i: int, end: int, list_tag: int) -> list[tuple[int, int]]:
+    """The byte range of each value of an *unpacked* numeric list body ``b[i:end]``: FloatList
+    (``list_tag`` 0x12) as ``0x0d | 4 bytes`` per value, Int64List (0x1a) as ``0x08 | varint``.
+    Legal protobuf that parsers must accept (proto2 writers without ``packed``); ValueError otherwise."""
+    out = []
+    if list_tag == 0x12:
+        while i < end:
+            if b[i] != 0x0D:
+                raise ValueError("not an unpacked float")
+            out.append((i + 1, i + 5))
+            i += 5
+    else:
+        while i < end:
+            if b[i] != 0x08:
+                raise ValueError("not an unpacked int64")
+            _, j = varint(b, i + 1)
+            out.append((i + 1, j))
+            i = j
+    if i != end:
+        raise ValueError("value runs past its list")
+    return out
+
+
+def varints_at(b: bytes, spans) -> list[int]:
+    """One signed int64 varint exactly filling each ``(start, end)`` of ``spans``; ValueError otherwise."""
+    out = []
+    for s, e in spans:
+        v, i = varint(b, s)
+        if i != e:
+            raise ValueError("varint width changed")
+        out.append(v - (1 << 64) if v >= 1 << 63 else v)
+    return out
+
+
 def feature_bytes(fb: bytes) -> list[bytes]:
     """The values of a serialized ``Feature`` holding a ``bytes_list`` (tag 0x0a); an empty Feature
     has none. Raises ``ValueError`` on any other kind or shape."""
