@@ -104,3 +104,49 @@ def test_dataloader_two_workers_with_bytes(tmp_path, mode):
     ws = torch.cat([b["w"] for b in batches])[order].tolist()
     assert ws == [0.5 if i % 4 == 0 else float(i) for i in range(40)]
     assert all(b["x"].dtype == torch.float32 and b["x"].shape[1:] == (4,) for b in batches)
+
+
+def _damaged(tmp_path, n=40, k=23):
+    """A package-style file (bytes + int64 + floats) with one data byte of record ``k`` flipped."""
+    from danlu.data.tfrecord import read_records
+
+    p = tmp_path / "bad.tfrecord"
+    write_records(p, _recs(n))
+    offs = [o for o, _ in read_records(p, with_offsets=True)]
+    raw = bytearray(p.read_bytes())
+    raw[offs[k] + 12 + 40] ^= 0x04
+    p.write_bytes(bytes(raw))
+    return p, offs[k]
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")
+@pytest.mark.parametrize("path_kind", ["records", "batched", "loader-2-workers", "loader-batched"])
+def test_corrupt_record_is_reported_with_file_and_offset_on_every_path(tmp_path, path_kind):
+    from danlu.data.tfrecord import CorruptRecordError
+
+    p, off = _damaged(tmp_path)
+    batched = path_kind in ("batched", "loader-batched")
+    ds = TFRecordDataset(p, decode=SPEC, batch_size=8 if batched else None, output="torch")
+    it = ds if not path_kind.startswith("loader") else DataLoader(
+        ds, batch_size=None if batched else 4, num_workers=2, multiprocessing_context="fork")
+    with pytest.raises(CorruptRecordError) as ei:
+        list(it)
+    err = ei.value
+    assert (err.path, err.offset) == (str(p), off) and "data CRC mismatch" in err.reason
+    assert str(err).startswith(f"{p}: offset {off}: data CRC mismatch")
+
+
+def test_corrupt_record_error_survives_pickling_and_one_message_rebuilds():
+    import pickle
+
+    from danlu.data.tfrecord import CorruptRecordError
+
+    e = CorruptRecordError("/d/a: b.tfrecord", 1234, "data CRC mismatch (7-byte record)")
+    back = pickle.loads(pickle.dumps(e))
+    assert (back.path, back.offset, back.reason, str(back)) == (e.path, e.offset, e.reason, str(e))
+    worker = ("Caught CorruptRecordError in DataLoader worker process 1.\nOriginal Traceback (most recent call last):\n"
+              '  File "x.py", line 1, in f\ndanlu.data.tfrecord.errors.CorruptRecordError: ' + str(e) + "\n")
+    again = CorruptRecordError(worker)
+    assert (again.path, again.offset, again.reason) == (e.path, e.offset, e.reason)
+    other = CorruptRecordError("something else")
+    assert (other.path, other.offset, str(other)) == ("", -1, "something else")
