@@ -52,4 +52,10 @@ CASES = {
         ({"softmax_accuracy": E(1.0, 0.0), "gap_linear": E(0.06, 0.11), "gap_performer": E(0.3, 0.2)}, None),
         ({"softmax_accuracy": E(0.3, 0.05), "gap_linear": E(0.2, 0.1), "gap_performer": E(0.3, 0.2)}, None),  # did not learn
     ],
+    "att-sparse": [
+        ({"max_abs_diff": 7e-7, "time_ratios": {"local": L(0.4), "strided": L(0.3), "block": L(0.27)}}, True),
+        ({"max_abs_diff": 7e-7, "time_ratios": {"local": L(0.4), "strided": L(1.7), "block": L(0.27)}}, False),
+        ({"max_abs_diff": 1e-3, "time_ratios": {"local": L(0.4), "strided": L(0.3), "block": L(0.27)}}, False),
+        ({"max_abs_diff": 7e-7, "time_ratios": {"local": L(0.4), "strided": L(0.3), "block": L(0.5, 1.2)}}, None),
+    ],
 }

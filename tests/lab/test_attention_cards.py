@@ -1,0 +1,86 @@
+"""Design pieces of the attention cards: the measures their verdicts are computed from.
+
+References: brute-force counts (tile density), closed forms (a least-squares slope of an exact
+power law, the Gaussian kernel), and each card's own rule recomputed from the numbers it reports.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+
+import pytest
+import torch
+
+from danlu.attention.kinds.sparse import sparse_mask
+from danlu.lab.cards import _attention_common as C
+from danlu.lab.cards import attention_sparse as S
+from danlu.lab.core import CardContext
+from danlu.lab.evidence import estimate
+
+
+def _ctx(card_id: str, budget: dict, tmp_path: pathlib.Path, seed: int = 0) -> CardContext:
+    return CardContext(device=torch.device("cpu"), seed=seed, mode="quick", budget=budget, figure_dir=tmp_path,
+                       card_id=card_id)
+
+
+# --- shared cost helpers -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("power", [0.0, 1.0, 2.0, -0.5])
+def test_loglog_slope_recovers_an_exact_power_law(power):
+    xs = [16, 32, 64, 128, 256]
+    assert C.loglog_slope(xs, [3.0 * x ** power for x in xs]) == pytest.approx(power)
+
+
+def test_one_thread_restores_the_thread_count():
+    before = torch.get_num_threads()
+    with C.one_thread(torch.device("cpu")):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+def test_seconds_counts_cpu_work_not_sleep():
+    import time
+
+    assert C.seconds(lambda: time.sleep(0.05), torch.device("cpu")) < 0.02          # sleeping is no work
+    busy = C.seconds(lambda: sum(i * i for i in range(200_000)), torch.device("cpu"))
+    assert busy > 0
+
+
+# --- att-sparse -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n,tile", [(64, 16), (50, 16), (37, 8)])
+def test_sparse_tile_density_matches_brute_force(n: int, tile: int):
+    g = torch.Generator().manual_seed(n)
+    keep = torch.rand(n, n, generator=g) < 0.02
+    nb = -(-n // tile)
+    kept = sum(bool(keep[i:i + tile, j:j + tile].any()) for i in range(0, n, tile) for j in range(0, n, tile))
+    assert S._tile_density(keep, tile) == pytest.approx(kept / nb**2)
+
+
+def test_sparse_block_pattern_tile_density_equals_density_when_aligned():
+    keep = sparse_mask("block", 128, block=32)
+    assert S._tile_density(keep, 16) == pytest.approx(keep.float().mean().item()) == pytest.approx(32 / 128)
+
+
+def test_sparse_tiny_run_is_exact_and_verdict_follows_its_rule(tmp_path: pathlib.Path):
+    budget = {"n": 128, "heads": 1, "d": 16, "tile": 16, "repeats": 3, "calls": 1,
+              "sizes": {"local": [2, 32], "strided": [8, 32], "block": [8, 64]}}
+    ctx = _ctx("att-sparse", budget, tmp_path)
+    res = S.att_sparse(ctx)
+    results = res.extra["results"]
+    assert set(results) == {"local", "strided", "block"}
+    assert len(res.table) == 6
+    for rs in results.values():
+        for r in rs:
+            assert r["max_abs_diff"] <= S.TOL
+            assert 0 < r["density"] <= r["tile_density"] <= 1
+            assert r["sparse_MiB"] > 0 and r["dense_MiB"] > 0
+            assert len(r["sparse_s"]) == len(r["dense_s"]) == 3
+    assert results["block"][0]["density"] == pytest.approx(8 / 128)
+    ratios = {p: estimate([math.log(a / b) for a, b in zip(min(rs, key=lambda r: r["density"])["sparse_s"],
+                                                          max(rs, key=lambda r: r["density"])["sparse_s"])])
+              for p, rs in results.items()}
+    assert res.held is S.verdict(res.extra["worst_abs_diff"], ratios)
+    assert set(res.effects) == {"time ratio, local", "time ratio, strided", "time ratio, block"}
+    assert ctx.figures == ["att-sparse-density.png"]
