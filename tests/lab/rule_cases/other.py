@@ -65,4 +65,18 @@ CASES = {
         ({"min_gap": 0.011, "parity": None}, None),        # pycocotools absent: never held
         ({"min_gap": 0.0, "parity": None}, False),
     ],
+    "data-tfrecord": [
+        # all checks pass and danlu is ~4x the package (log 4 = 1.39)
+        ({"exact": True, "detected": 5, "injected": 5, "identical": True, "speedup": E(1.39, 0.3)}, True),
+        ({"exact": False, "detected": 5, "injected": 5, "identical": True, "speedup": E(1.39, 0.3)}, False),
+        ({"exact": True, "detected": 4, "injected": 5, "identical": True, "speedup": E(1.39, 0.3)}, False),
+        ({"exact": True, "detected": 5, "injected": 5, "identical": False, "speedup": E(1.39, 0.3)}, False),
+        # slower than the package (0.5x)
+        ({"exact": True, "detected": 5, "injected": 5, "identical": True, "speedup": E(-0.69, 0.2)}, False),
+        # speed-up interval straddles 1x
+        ({"exact": True, "detected": 5, "injected": 5, "identical": True, "speedup": E(0.05, 0.2)}, None),
+        # the tfrecord package absent: never held, but danlu's own failures still show
+        ({"exact": True, "detected": 5, "injected": 5, "identical": None, "speedup": None}, None),
+        ({"exact": True, "detected": 3, "injected": 5, "identical": None, "speedup": None}, False),
+    ],
 }
