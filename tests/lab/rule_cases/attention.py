@@ -58,4 +58,11 @@ CASES = {
         ({"max_abs_diff": 1e-3, "time_ratios": {"local": L(0.4), "strided": L(0.3), "block": L(0.27)}}, False),
         ({"max_abs_diff": 7e-7, "time_ratios": {"local": L(0.4), "strided": L(0.3), "block": L(0.5, 1.2)}}, None),
     ],
+    "att-transnormer": [
+        ({"tail_ratio": L(1.6, 1.2), "local_ratio": L(4.0, 1.05)}, True),
+        ({"tail_ratio": L(0.8, 1.1), "local_ratio": L(4.0, 1.05)}, False),    # vanilla's tail lighter
+        ({"tail_ratio": L(1.6, 1.2), "local_ratio": L(1.0, 1.05)}, False),    # no dilution (the old setup's 1.000 vs 1.000)
+        ({"tail_ratio": L(1.1, 1.3), "local_ratio": L(4.0, 1.05)}, None),
+        ({"tail_ratio": L(1.6, 1.2), "local_ratio": L(1.3, 1.1)}, None),
+    ],
 }
