@@ -1,12 +1,15 @@
-"""Config-driven supervised training: checkpoints, exact resume, mixed precision and DDP.
+"""One training engine for every kind of model: checkpoints, exact resume, mixed precision and DDP.
 
     >>> from danlu.train import TrainConfig, load_config, train
     >>> cfg = load_config(None, ["data.name=digits", "loop.epochs=1", "out_dir=/tmp/danlu-run"])
     >>> result = train(cfg)              # doctest: +SKIP
 
-Modules: ``config`` (typed dataclasses, YAML, overrides), ``trainer`` (the loop), ``checkpoint``
-(atomic save, safe load, RNG state), ``data`` (resumable, rank-sharded loaders), ``distributed``
-(torchrun / DDP plumbing), ``metrics`` (METRICS registry), ``log`` (progress, JSONL, summary).
+Modules: ``engine`` (the loop every task runs through), ``tasks`` (what differs per model:
+classification, gan; the TASKS registry), ``trainer`` (config + run folder -> engine: ``danlu
+train``), ``config`` (typed dataclasses,
+YAML, overrides), ``checkpoint`` (atomic save, safe load, RNG state), ``data`` (resumable,
+rank-sharded loaders), ``distributed`` (torchrun / DDP plumbing), ``metrics`` (METRICS registry),
+``log`` (progress, JSONL, summary).
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ from danlu.train.config import (
            to_dict,
            to_yaml,
 )
+from danlu.train.engine import Engine, LoopState, StepInfo, TrainingDiverged
 from danlu.train.metrics import METRICS
-from danlu.train.trainer import LoopState, Trainer, TrainingDiverged, TrainResult, train
+from danlu.train.tasks import TASKS, Task, create_task, list_tasks
+from danlu.train.trainer import Trainer, TrainResult, train
 
-__all__ = ["METRICS", "CheckpointError", "CheckpointManager", "ConfigError", "LoopState", "TrainConfig",
-           "TrainResult", "Trainer", "TrainingDiverged", "apply_overrides", "from_dict", "load_config",
-           "load_checkpoint", "save_checkpoint", "to_dict", "to_yaml", "train"]
+__all__ = ["METRICS", "TASKS", "CheckpointError", "CheckpointManager", "ConfigError", "Engine",
+           "LoopState", "StepInfo", "Task", "TrainConfig", "TrainResult", "Trainer", "TrainingDiverged",
+           "apply_overrides", "create_task", "from_dict", "list_tasks", "load_checkpoint", "load_config",
+           "save_checkpoint", "to_dict", "to_yaml", "train"]

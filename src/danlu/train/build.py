@@ -43,11 +43,12 @@ def build_model(cfg: TrainConfig, splits: Splits) -> nn.Module:
         raise DanluError(f"model {cfg.model.name!r} rejected model.args {cfg.model.args}: {exc}") from None
 
 
-def build_optimization(cfg: TrainConfig, model: nn.Module, total_steps: int) -> tuple[torch.optim.Optimizer, Any]:
-    """Optimizer and per-step LR schedule from the registries."""
+def build_optimization(cfg: TrainConfig, model: nn.Module, total_steps: int, *,
+                       lr: float | None = None) -> tuple[torch.optim.Optimizer, Any]:
+    """Optimizer (learning rate ``lr``, default ``optim.lr``) and per-step LR schedule from the registries."""
     try:
-        opt = create_optimizer(cfg.optim.name, model, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
-                               **cfg.optim.args)
+        opt = create_optimizer(cfg.optim.name, model, lr=cfg.optim.lr if lr is None else lr,
+                               weight_decay=cfg.optim.weight_decay, **cfg.optim.args)
     except TypeError as exc:
         raise DanluError(f"optimizer {cfg.optim.name!r} rejected optim.args {cfg.optim.args}: {exc}") from None
     try:

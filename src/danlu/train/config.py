@@ -19,31 +19,18 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-import types
-import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal
 
-from danlu.errors import DanluError
-
-
-class ConfigError(DanluError):
-    """A config file or override that does not fit the schema."""
-
-
-def _f(default: Any, doc: str) -> Any:
-    """A dataclass field with a default (copied if mutable) and its documentation."""
-    if isinstance(default, (dict, list)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"doc": doc})
-    return field(default=default, metadata={"doc": doc})
+from danlu.train.schema import ConfigError, coerce, doc_field, hints, section, type_name
 
 
 @dataclass
 class ModelConfig:
     """The network."""
 
-    name: str = _f("cnn", "registered model name (danlu.models.MODELS)")
-    args: dict[str, Any] = _f({"widths": [16, 32, 64], "norm": "bn"},
+    name: str = doc_field("cnn", "registered model name (danlu.models.MODELS)")
+    args: dict[str, Any] = doc_field({"widths": [16, 32, 64], "norm": "bn"},
                               "keyword arguments of the model constructor; in_features / in_channels / "
                               "num_classes are filled from the data when the constructor takes them")
 
@@ -52,74 +39,87 @@ class ModelConfig:
 class DataConfig:
     """The dataset and how it is batched."""
 
-    name: str = _f("mnist5k", "registered dataset name (danlu.data.DATASETS); ignored when path is set")
-    path: str | None = _f(None, "a .pt file holding {'x': (N, ...) tensor, 'y': (N,) tensor}, split 70/15/15")
-    args: dict[str, Any] = _f({}, "keyword arguments of the dataset loader (e.g. flatten: true)")
-    batch_size: int = _f(64, "batch size per process (global batch = batch_size x processes x accum_steps)")
-    eval_batch_size: int = _f(256, "batch size for evaluation")
-    num_workers: int = _f(0, "DataLoader worker processes")
+    name: str = doc_field("mnist5k", "registered dataset name (danlu.data.DATASETS); ignored when path is set")
+    path: str | None = doc_field(None, "a .pt file holding {'x': (N, ...) tensor, 'y': (N,) tensor}, split 70/15/15")
+    args: dict[str, Any] = doc_field({}, "keyword arguments of the dataset loader (e.g. flatten: true)")
+    batch_size: int = doc_field(64, "batch size per process (global batch = batch_size x processes x accum_steps)")
+    eval_batch_size: int = doc_field(256, "batch size for evaluation")
+    num_workers: int = doc_field(0, "DataLoader worker processes")
 
 
 @dataclass
 class OptimConfig:
     """The optimizer."""
 
-    name: str = _f("adamw", "registered optimizer name (danlu.optim.OPTIMIZERS)")
-    lr: float = _f(5e-3, "peak learning rate")
-    weight_decay: float = _f(0.01, "weight decay (biases, norms and embeddings are exempt)")
-    args: dict[str, Any] = _f({}, "extra keyword arguments of the optimizer (e.g. betas, momentum)")
+    name: str = doc_field("adamw", "registered optimizer name (danlu.optim.OPTIMIZERS)")
+    lr: float = doc_field(5e-3, "peak learning rate")
+    weight_decay: float = doc_field(0.01, "weight decay (biases, norms and embeddings are exempt)")
+    args: dict[str, Any] = doc_field({}, "extra keyword arguments of the optimizer (e.g. betas, momentum)")
 
 
 @dataclass
 class ScheduleConfig:
     """The learning-rate schedule, stepped once per optimizer step."""
 
-    name: str = _f("cosine", "registered schedule name (danlu.optim.SCHEDULES)")
-    args: dict[str, Any] = _f({}, "extra keyword arguments of the schedule (e.g. warmup_steps, min_lr)")
+    name: str = doc_field("cosine", "registered schedule name (danlu.optim.SCHEDULES)")
+    args: dict[str, Any] = doc_field({}, "extra keyword arguments of the schedule (e.g. warmup_steps, min_lr)")
 
 
 @dataclass
 class LossConfig:
     """The training loss."""
 
-    name: str = _f("cross_entropy", "registered loss name (danlu.losses.LOSSES)")
-    args: dict[str, Any] = _f({}, "keyword arguments of the loss (e.g. label_smoothing)")
+    name: str = doc_field("cross_entropy", "registered loss name (danlu.losses.LOSSES)")
+    args: dict[str, Any] = doc_field({}, "keyword arguments of the loss (e.g. label_smoothing)")
 
 
 @dataclass
 class LoopConfig:
     """How long and how the loop steps."""
 
-    epochs: int = _f(6, "passes over the training split")
-    max_steps: int = _f(0, "stop after this many optimizer steps (0: no limit)")
-    accum_steps: int = _f(1, "micro-batches accumulated per optimizer step (no_sync under DDP)")
-    grad_clip: float = _f(0.0, "clip the global gradient norm to this value (0: off)")
-    precision: Literal["fp32", "bf16", "fp16"] = _f(
+    epochs: int = doc_field(6, "passes over the training split")
+    max_steps: int = doc_field(0, "stop after this many optimizer steps (0: no limit)")
+    accum_steps: int = doc_field(1, "micro-batches accumulated per optimizer step (no_sync under DDP)")
+    grad_clip: float = doc_field(0.0, "clip the global gradient norm to this value (0: off)")
+    precision: Literal["fp32", "bf16", "fp16"] = doc_field(
         "fp32", "fp32; bf16 autocast (CPU and CUDA); fp16 autocast + GradScaler (CUDA only)")
-    ema_decay: float = _f(0.0, "EMA of the weights with this decay, used for evaluation (0: off)")
-    nan_guard: bool = _f(True, "skip steps whose loss or gradient norm is NaN/inf")
-    max_bad_steps: int = _f(10, "stop with an error after this many skipped (NaN/inf) steps")
-    eval_every: int = _f(1, "evaluate on the validation split every this many epochs")
+    ema_decay: float = doc_field(0.0, "EMA of the weights with this decay, used for evaluation (0: off)")
+    nan_guard: bool = doc_field(True, "skip steps whose loss or gradient norm is NaN/inf")
+    max_bad_steps: int = doc_field(10, "stop with an error after this many skipped (NaN/inf) steps")
+    eval_every: int = doc_field(1, "evaluate on the validation split every this many epochs")
 
 
 @dataclass
 class CheckpointConfig:
     """Checkpoints (atomic writes; the last k plus the best are kept)."""
 
-    every_steps: int = _f(0, "also checkpoint every this many optimizer steps (0: off)")
-    every_epochs: int = _f(1, "checkpoint at the end of every this many epochs (0: off; the last step is "
+    every_steps: int = doc_field(0, "also checkpoint every this many optimizer steps (0: off)")
+    every_epochs: int = doc_field(1, "checkpoint at the end of every this many epochs (0: off; the last step is "
                               "always saved)")
-    keep_last: int = _f(2, "how many recent checkpoints to keep")
-    monitor: str = _f("val_accuracy", "metric that picks best.pt (val_loss, val_<metric>)")
-    mode: Literal["max", "min"] = _f("max", "whether a larger or a smaller monitored value is better")
+    keep_last: int = doc_field(2, "how many recent checkpoints to keep")
+    monitor: str | None = doc_field(None, "metric that picks best.pt: val_loss or val_<metric> (null: the task's "
+                                          "choice, val_accuracy for classification, val_quality for gan)")
+    mode: Literal["max", "min"] = doc_field("max", "whether a larger or a smaller monitored value is better")
 
 
 @dataclass
 class LogConfig:
     """Progress display and the JSONL log."""
 
-    every_steps: int = _f(10, "log (JSONL + progress fields) every this many optimizer steps")
-    progress: bool = _f(True, "show the rich progress bar")
+    every_steps: int = doc_field(10, "log (JSONL + progress fields) every this many optimizer steps")
+    progress: bool = doc_field(True, "show the rich progress bar")
+
+
+@dataclass
+class TaskConfig:
+    """What is trained: the task decides the step, the loss, the metrics and the optimizers."""
+
+    name: str = doc_field("classification", "registered task name (danlu.train.tasks.TASKS)")
+    args: dict[str, Any] = doc_field({}, "the task's own fields, each documented below by --print-config")
+
+
+#: top-level fields a task may or may not read (``Task.reads``); the rest are the engine's
+TASK_SECTIONS = ("model", "data", "optim", "schedule", "loss", "metrics")
 
 
 @dataclass
@@ -134,90 +134,12 @@ class TrainConfig:
     loop: LoopConfig = field(default_factory=LoopConfig, metadata={"doc": "loop length and stepping"})
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig, metadata={"doc": "checkpoints"})
     log: LogConfig = field(default_factory=LogConfig, metadata={"doc": "progress and logging"})
-    metrics: list[str] = _f(["accuracy"], "metrics computed on train and val (danlu.train.metrics.METRICS)")
-    seed: int = _f(0, "seed for weights, data split, data order and dropout")
-    device: str = _f("cpu", "cpu, cuda or cuda:N (under torchrun each process uses cuda:LOCAL_RANK)")
-    out_dir: str = _f("runs/danlu", "run directory: config.yaml, log.jsonl, metrics.json, checkpoints/")
-
-
-# --------------------------------------------------------------------------- type checking
-
-
-def _type_name(tp: Any) -> str:
-    origin = get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in get_args(tp))
-    if origin in (types.UnionType, typing.Union):
-        return " or ".join("null" if a is type(None) else _type_name(a) for a in get_args(tp))
-    if origin is not None:
-        return str(tp).replace("typing.", "")
-    return getattr(tp, "__name__", str(tp))
-
-
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check ``value`` against annotation ``tp``; int -> float is the only conversion."""
-
-    def bad() -> ConfigError:
-        return ConfigError(f"config field {where} expects {_type_name(tp)}, got {value!r} "
-                           f"({type(value).__name__})")
-
-    origin = get_origin(tp)
-    if tp is Any:
-        return value
-    if origin is Literal:
-        if value not in get_args(tp):
-            raise bad()
-        return value
-    if origin in (types.UnionType, typing.Union):
-        for arg in get_args(tp):
-            if arg is type(None):
-                if value is None:
-                    return None
-                continue
-            try:
-                return _coerce(value, arg, where)
-            except ConfigError:
-                pass
-        raise bad()
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise bad()
-        (item,) = get_args(tp)
-        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-            raise bad()
-        return dict(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise bad()
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad()
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad()
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise bad()
-        return value
-    raise ConfigError(f"config field {where}: unsupported annotation {tp!r}")  # a bug in this file
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _section(obj: Any, key: str, where: str) -> Any:
-    names = [f.name for f in dataclasses.fields(obj)]
-    if key not in names:
-        kind = f"section {where!r}" if where else "the top level"
-        raise ConfigError(f"unknown config key {(where + '.' if where else '') + key!r}; "
-                          f"valid keys of {kind}: {', '.join(names)}")
-    return getattr(obj, key)
+    task: TaskConfig = field(default_factory=TaskConfig, metadata={"doc": "what is trained (the step, loss, "
+                                                                          "metrics and optimizers)"})
+    metrics: list[str] = doc_field(["accuracy"], "metrics computed on train and val (danlu.train.metrics.METRICS)")
+    seed: int = doc_field(0, "seed for weights, data split, data order and dropout")
+    device: str = doc_field("cpu", "cpu, cuda or cuda:N (under torchrun each process uses cuda:LOCAL_RANK)")
+    out_dir: str = doc_field("runs/danlu", "run directory: config.yaml, log.jsonl, metrics.json, checkpoints/")
 
 
 def from_dict(data: dict[str, Any] | None, cls: type = TrainConfig, where: str = "") -> Any:
@@ -227,14 +149,14 @@ def from_dict(data: dict[str, Any] | None, cls: type = TrainConfig, where: str =
     if not isinstance(data, dict):
         raise ConfigError(f"config section {where or '(top level)'!r} must be a mapping, got {data!r}")
     obj = cls()
-    hints = _hints(cls)
+    types_ = hints(cls)
     for key, value in data.items():
         path = f"{where}.{key}" if where else str(key)
-        current = _section(obj, str(key), where)
+        current = section(obj, str(key), where)
         if dataclasses.is_dataclass(current):
             setattr(obj, key, from_dict(value, type(current), path))
         else:
-            setattr(obj, key, _coerce(value, hints[key], path))
+            setattr(obj, key, coerce(value, types_[key], path))
     validate(obj) if cls is TrainConfig else None
     return obj
 
@@ -285,15 +207,15 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str] | tuple[str, ...]) ->
                 else:
                     obj = obj.setdefault(part, {})
             else:
-                current = _section(obj, part, where)
+                current = section(obj, part, where)
                 if last:
                     if dataclasses.is_dataclass(current):
                         raise ConfigError(f"override {key!r} names a section; set one of its keys: "
                                           f"{', '.join(f.name for f in dataclasses.fields(current))}")
-                    if isinstance(value, str) and _hints(type(obj))[part] in (int, float):
-                        raise ConfigError(f"config field {path} expects {_type_name(_hints(type(obj))[part])}, "
+                    if isinstance(value, str) and hints(type(obj))[part] in (int, float):
+                        raise ConfigError(f"config field {path} expects {type_name(hints(type(obj))[part])}, "
                                           f"got {value!r} (str)")
-                    setattr(obj, part, _coerce(value, _hints(type(obj))[part], path))
+                    setattr(obj, part, coerce(value, hints(type(obj))[part], path))
                 else:
                     obj = current
             where = path
@@ -308,6 +230,7 @@ def validate(cfg: TrainConfig) -> None:
     from danlu.models import MODELS, list_models
     from danlu.optim import OPTIMIZERS, SCHEDULES
     from danlu.train.metrics import METRICS
+    from danlu.train.tasks import args_dict, parse_args
 
     list_models()  # imports every model module so the registry is full
     for where, registry, name in (("model.name", MODELS, cfg.model.name), ("optim.name", OPTIMIZERS, cfg.optim.name),
@@ -341,10 +264,20 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"optim.lr must be positive, got {cfg.optim.lr}")
     if not 0.0 <= cfg.loop.ema_decay < 1.0:
         raise ConfigError(f"loop.ema_decay must be in [0, 1), got {cfg.loop.ema_decay}")
-    monitors = {"val_loss"} | {f"val_{m}" for m in cfg.metrics}
-    if cfg.checkpoint.monitor not in monitors:
+    task = _task_class(cfg)
+    cfg.task.args = args_dict(parse_args(task, cfg.task.args))  # defaults filled in: the run records them all
+    monitors = {f"val_{m}" for m in task.monitors(cfg)}
+    if cfg.checkpoint.monitor is not None and cfg.checkpoint.monitor not in monitors:
         raise ConfigError(f"checkpoint.monitor: {cfg.checkpoint.monitor!r} is not measured; "
                           f"valid: {', '.join(sorted(monitors))}")
+
+
+def _task_class(cfg: TrainConfig) -> Any:
+    from danlu.train.tasks import TASKS
+
+    if cfg.task.name not in TASKS:
+        raise ConfigError(f"task.name: unknown task {cfg.task.name!r}; valid: {', '.join(TASKS.names())}")
+    return TASKS.get(cfg.task.name)
 
 
 def to_yaml(cfg: TrainConfig, *, comments: bool = True) -> str:
@@ -354,19 +287,40 @@ def to_yaml(cfg: TrainConfig, *, comments: bool = True) -> str:
     if not comments:
         return yaml.safe_dump(to_dict(cfg), sort_keys=False)
     lines: list[str] = []
+    task = _task_class(cfg)
+
+    def flow(name: str, value: Any) -> str:
+        text = yaml.safe_dump({name: value}, default_flow_style=True, width=10_000, sort_keys=False).strip()
+        return text[1:-1] if text.startswith("{") else text
 
     def emit(obj: Any, indent: int) -> None:
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
             doc = f.metadata.get("doc", "")
             pad = "  " * indent
+            if obj is cfg and f.name in TASK_SECTIONS and f.name not in task.reads:
+                doc += f" (not used by task {task.name})"
             if dataclasses.is_dataclass(value):
                 lines.append(f"{pad}{f.name}:  # {doc}")
                 emit(value, indent + 1)
+            elif obj is cfg.task and f.name == "args":
+                emit_task_args(value, pad)
+            elif obj is cfg.task and f.name == "name":
+                lines.append(f"{pad}{flow(f.name, value)}  # {doc}: {', '.join(list_tasks())}")
             else:
-                text = yaml.safe_dump({f.name: value}, default_flow_style=True, width=10_000, sort_keys=False).strip()
-                text = text[1:-1] if text.startswith("{") else text
-                lines.append(f"{pad}{text}  # {doc}")
+                lines.append(f"{pad}{flow(f.name, value)}  # {doc}")
+
+    def emit_task_args(args: dict[str, Any], pad: str) -> None:
+        fields = {f.name: f for f in dataclasses.fields(task.Args)}
+        if not args:
+            lines.append(f"{pad}args: {{}}  # task {task.name} has no fields of its own")
+            return
+        lines.append(f"{pad}args:  # fields of task {task.name}")
+        for k, v in args.items():
+            doc = fields[k].metadata.get("doc", "") if k in fields else ""
+            lines.append(f"{pad}  {flow(k, v)}  # {doc}")
+
+    from danlu.train.tasks import list_tasks
 
     emit(cfg, 0)
     return "\n".join(lines) + "\n"

@@ -71,3 +71,23 @@ def eval_loader(ds: Dataset, batch_size: int, *, rank: int, world_size: int) -> 
     """In-order loader over every ``world_size``-th sample from ``rank`` (no padding, no duplicates)."""
     part = Subset(ds, range(rank, len(ds), world_size)) if world_size > 1 else ds
     return DataLoader(part, batch_size=batch_size, shuffle=False)
+
+
+class LoaderBatches:
+    """The engine's view of a :func:`train_loader`: an epoch's batches, resumable mid-epoch.
+
+    ``epoch(e, skip)`` sets the sampler's epoch (the order depends on (seed, epoch) only) and skips
+    the first ``skip`` batches of it, so a resumed run continues the data order exactly.
+    """
+
+    def __init__(self, loader: DataLoader, sampler: ResumableSampler, batch_size: int) -> None:
+        self.loader, self.sampler, self.batch_size = loader, sampler, batch_size
+        self._len = len(loader)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def epoch(self, epoch: int, skip: int) -> DataLoader:
+        self.sampler.set_epoch(epoch)
+        self.sampler.skip = skip * self.batch_size
+        return self.loader

@@ -24,10 +24,10 @@ def _clean(v: Any) -> Any:
 class RunLog:
     """JSONL log plus an optional rich progress bar (``enabled=False`` on ranks other than 0)."""
 
-    def __init__(self, path: pathlib.Path, *, enabled: bool, progress: bool, total_steps: int) -> None:
+    def __init__(self, path: pathlib.Path | None, *, enabled: bool, progress: bool, total_steps: int) -> None:
         self.path = path
         self.enabled = enabled
-        self._file = open(path, "a", buffering=1) if enabled else None  # noqa: SIM115 - closed in close()
+        self._file = open(path, "a", buffering=1) if enabled and path is not None else None  # noqa: SIM115
         self._progress = None
         self._task = None
         if enabled and progress:
