@@ -188,3 +188,19 @@ def test_varlen_and_defaults_with_unpacked_and_reordered_entries():
     dec = ExampleDecoder(spec)
     for r in recs * 2:
         _check(dec, r, _reference(r, spec))
+
+
+def test_batch_of_mixed_key_orders_is_vectorised_per_layout(monkeypatch):
+    orders = list(itertools.permutations("fisbg"))[:6]
+    recs = [_fixed_row(orders[k % 6], packed=(True, k % 2 == 0, True), value=k % 100 + 1) for k in range(48)]
+    wants = [_reference(r) for r in recs]
+    views = []
+    real = ExampleDecoder.decode_views
+    monkeypatch.setattr(ExampleDecoder, "decode_views", lambda self, rs: views.append(len(rs)) or real(self, rs))
+    batch = ExampleDecoder(SPEC).decode_batch(recs)
+    for k in SPEC:
+        assert np.array_equal(batch[k], np.stack([w[k] for w in wants])), k
+    assert views == []  # 6 layouts (orders; odd-order ones unpacked) of one length: all vectorised
+    many = [_fixed_row(o, value=5) for o in itertools.permutations("fisbg")][:20]  # 20 layouts of one length
+    batch = ExampleDecoder(SPEC).decode_batch(many)
+    assert sum(views) == 20 - 8 and batch["s"].tolist() == [5] * 20

@@ -86,7 +86,9 @@ def example_layout(rec: bytes) -> tuple[dict[str, tuple[int, int, int, tuple | N
 
 
 def decode_same_layout(decoder, records: Sequence[bytes]) -> dict[str, Any] | None:
-    """``decoder.decode_batch`` for fixed-size specs (numbers or bytes); None if the batch has too many layouts."""
+    """``decoder.decode_batch`` for fixed-size specs (numbers or bytes); None if the batch has too many
+    record lengths. Within a length, up to ``PER_LENGTH`` layouts (key orders, varint widths) are
+    each decoded vectorised; records of any other layout take the per-record view parse."""
     n = len(records)
     if n == 0:
         return None
@@ -94,31 +96,57 @@ def decode_same_layout(decoder, records: Sequence[bytes]) -> dict[str, Any] | No
     uniq = np.unique(lens)
     if len(uniq) > MAX_GROUPS:
         return None
-    out: dict[str, np.ndarray] = {}
-    for L in uniq:
-        rows = None if len(uniq) == 1 else np.flatnonzero(lens == L)
-        recs = records if rows is None else [records[i] for i in rows]
-        vals = _group(decoder, recs, int(L))
-        if vals is None:  # another layout: the per-record view parse
-            vals = decoder.decode_views(recs)
-        for name, v in vals.items():
-            if rows is None:
-                out[name] = v
-            else:
-                if name not in out:
-                    out[name] = np.empty((n, *v.shape[1:]), dtype=v.dtype)
-                out[name][rows] = v
+    out = {f.name: np.empty((n, *f.shape), dtype=f.np_dtype) for f in decoder.fields}  # (n, *shape)
+    for length in uniq:
+        rows = np.arange(n) if len(uniq) == 1 else np.flatnonzero(lens == length)
+        _by_layout(decoder, records, rows, int(length), out)
     return out
 
 
-def _group(decoder, recs: Sequence[bytes], length: int) -> dict[str, np.ndarray] | None:
-    lay = example_layout(recs[0])
-    if lay is None:
-        return None
-    feats, structural = lay
+#: Layouts decoded vectorised per record length in one batch.
+PER_LENGTH = 8
+
+
+def _by_layout(decoder, records: Sequence[bytes], rows: np.ndarray, length: int, out: dict) -> None:
+    """Decode ``records[rows]`` (all ``length`` bytes long) into ``out[name][rows]``, one layout at a time."""
+    recs = records if len(rows) == len(records) else [records[i] for i in rows]
     m = np.frombuffer(b"".join(recs), dtype=np.uint8).reshape(len(recs), length)  # (records, length)
-    if len(recs) > 1 and not (m[1:, structural] == m[0, structural]).all():
-        return None
+    left = np.arange(len(recs))  # rows of `recs` still to decode
+    for _ in range(PER_LENGTH):
+        if not len(left):
+            return
+        lay = example_layout(recs[left[0]])
+        if lay is None:  # not a plain layout: this record by the view parse
+            _views(decoder, records, rows[left[:1]], out)
+            left = left[1:]
+            continue
+        feats, structural = lay
+        cols = m[:, structural]  # (records, structural bytes)
+        same = (cols == cols[left[0]]).all(1)
+        if len(left) == len(recs) and same.all():
+            hit, left = None, left[:0]  # the common case: one layout, no row selection
+        else:
+            keep = same[left]
+            hit, left = left[keep], left[~keep]
+        vals = _group(decoder, feats, m if hit is None else m[hit], recs if hit is None else [recs[i] for i in hit])
+        where = rows if hit is None else rows[hit]
+        if vals is None:  # the spec does not fit this layout: the view parse names the problem
+            _views(decoder, records, where, out)
+            continue
+        for name, v in vals.items():
+            out[name][where] = v
+    if len(left):
+        _views(decoder, records, rows[left], out)
+
+
+def _views(decoder, records: Sequence[bytes], idx: np.ndarray, out: dict) -> None:
+    vals = decoder.decode_views([records[i] for i in idx])
+    for name, v in vals.items():
+        out[name][idx] = v
+
+
+def _group(decoder, feats: dict, m: np.ndarray, recs: Sequence[bytes]) -> dict[str, np.ndarray] | None:
+    """One layout: ``m`` is ``(records, length)`` uint8 of ``recs``, whose structural bytes all match."""
     vals = {}
     for f in decoder.fields:
         ent = feats.get(f.name)
