@@ -81,3 +81,61 @@ def test_unwritable_out_dir_is_a_usage_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(UsageError, match="not a writable directory"):
         check_out_dir(blocker / "sub")
+
+
+def _rule(gain: float, margin: float = 1.0) -> bool | None:
+    """Held when the whole 95% interval of the accuracy gain clears 1 point."""
+    return gain > margin
+
+
+def _card_with_rule_and_effect(ctx):
+    from danlu.lab.evidence import estimate
+
+    est = estimate([3.0, 4.0, 5.0, 4.0, 4.5])
+    return CardResult(table=[{"arm": "a", "acc": 0.9}], held=_rule(est.lo), reason="gain measured",
+                      effects={"accuracy gain": (est, est.describe(unit=" points")),
+                               "one seed": estimate([1.0])})
+
+
+def test_report_shows_rule_effect_interval_and_the_other_mode(tmp_path):
+    info = _info("ruled", _card_with_rule_and_effect, rule=_rule)
+    related = {"ruled": {"full": {"run": "20260101-000000-full-all", "verdict": "not held",
+                                  "effects": {"accuracy gain": {"text": "+0.20 ± 0.10 points"}}}}}
+    run_lab([info], out=tmp_path, device=torch.device("cpu"), seed=0, mode="quick", related=related)
+    res = json.loads((tmp_path / "results.json").read_text())
+    card = res["cards"][0]
+    assert card["rule"] == "Held when the whole 95% interval of the accuracy gain clears 1 point."
+    assert card["effects"]["one seed"]["hi"] == "inf"  # one sample: no interval, strict JSON
+    page = (tmp_path / "index.html").read_text()
+    assert "Rule, fixed before the run.</b> Held when the whole 95% interval" in page
+    gain = card["effects"]["accuracy gain"]
+    assert f"+4.10 ± {(gain['hi'] - gain['lo']) / 2:.2f} points (95% CI, 5 seeds)" in page
+    assert f"interval [{gain['lo']:.4g}, {gain['hi']:.4g}], n=5" in page
+    assert "interval [−∞, ∞], n=1" in page
+    # the same card's newest full run, with a link to it, in the section and in the summary table
+    assert page.count("../20260101-000000-full-all/index.html#ruled") == 2
+    assert "+0.20 ± 0.10 points" in page and "badge notheld" in page
+
+
+def test_terminal_lines_wrap_reasons_without_cutting_and_count_verdicts():
+    from rich.console import Console
+
+    from danlu.lab.progress import card_line, tally_line, timing_table, wrap_reason
+    from danlu.lab.runner import CardRun
+
+    reason = " ".join(f"word{i}" for i in range(80))  # ~560 characters
+    lines = wrap_reason(reason, first=50, indent=10, width=100)
+    assert all(len(line) <= 100 for line in lines) and len(lines[0]) <= 50
+    assert " ".join(w for line in lines for w in line.split()) == reason  # nothing dropped
+    run = CardRun(info=_info("a", _good), verdict="held", reason=reason, runtime_s=2.5)
+    console = Console(width=100, record=True, force_terminal=False)
+    console.print(card_line(run, 3, 31, width=100))
+    text = console.export_text()
+    assert text.startswith("  [ 3/31] held ") and "2.5 s" in text and "word79" in text
+    assert all(len(line) <= 100 for line in text.splitlines())
+    runs = [run, CardRun(info=_info("b", _good), verdict="not held", runtime_s=5.0),
+            CardRun(info=_info("c", _good), verdict="error", runtime_s=1.0)]
+    assert tally_line(runs) == "3 card(s): 1 held · 1 not held · 0 inconclusive · 1 error"
+    console.print(timing_table(runs))
+    table = console.export_text()
+    assert table.index("│ b ") < table.index("│ a ") < table.index("│ c ") and "8.5 s" in table

@@ -1,9 +1,11 @@
-"""Render lab results (the results.json dict) as one static HTML page.
+"""Render one lab run (the results.json dict) as one static HTML page.
 
-The page has a header (machine, versions, mode, seed), a summary table of verdicts, and one
-section per card: claim, source note, verdict and its reason, numbers table, figures, runtime,
-device, seed and budget. Figures are PNG files beside the page (``figures/``), so the folder
-can be copied or served as is.
+The page has a header (run id, machine, versions, mode, seed, threads, a link to the index of
+runs), a summary table of verdicts with each card's main effect, and one section per card:
+claim, source note, the pre-registered rule in words, the verdict and its reason, the effects
+with their intervals, the same card's verdict in the newest other run of each mode (quick/full),
+numbers table, figures, runtime, device, seed and budget. Figures are PNG files beside the page
+(``figures/``), so the folder can be copied or served as is.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 _BADGE = {"held": "held", "not held": "notheld", "inconclusive": "inconclusive", "error": "error"}
 
-_CSS = """
+CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans CJK SC",sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
 header{background:#23283a;color:#f3f4f7;padding:18px 32px}
 header h1{margin:0 0 4px 0;font-size:22px} header p{margin:2px 0;color:#c9cdd8;font-size:13px}
@@ -72,25 +74,68 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def _badge(verdict: str) -> str:
+def badge(verdict: str) -> str:
+    """A coloured verdict label."""
     return f"<span class='badge {_BADGE.get(verdict, 'error')}'>{html.escape(verdict)}</span>"
 
 
-def _card_section(c: dict[str, Any]) -> str:
+def _num(v: Any) -> str:
+    """A JSON number or a non-finite marker (results.json stores infinities as "inf"/"-inf")."""
+    if isinstance(v, str):
+        return {"inf": "∞", "-inf": "−∞"}.get(v, v)
+    return _fmt(float(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else "—"
+
+
+def effect_interval(v: dict[str, Any]) -> str:
+    """``"mean 4.1, 95% interval [2.9, 5.3], n=5"`` from an effect's JSON (empty if no numbers)."""
+    if "mean" not in v:
+        return ""
+    level = v.get("level")
+    lvl = f"{level:.0%} " if isinstance(level, (int, float)) else ""
+    return f"mean {_num(v['mean'])}, {lvl}interval [{_num(v.get('lo'))}, {_num(v.get('hi'))}], n={v.get('n', '?')}"
+
+
+def _effects(effects: dict[str, Any]) -> str:
+    e = html.escape
+    items = []
+    for name, v in effects.items():
+        v = v if isinstance(v, dict) else {"text": str(v)}
+        nums = effect_interval(v)
+        items.append(f"<li><b>{e(name)}</b>: {e(v.get('text') or nums)}"
+                     + (f" <span class='meta'>({e(nums)})</span>" if nums and v.get("text") else "") + "</li>")
+    return f"<ul class='effects'>{''.join(items)}</ul>" if items else ""
+
+
+def _related(card: dict[str, Any], related: dict[str, Any] | None) -> str:
+    """The same card's verdict in the newest other run of each mode, with a link to it."""
+    e = html.escape
+    others = (related or {}).get(card["id"]) or {}
+    if not others:
+        return ""
+    bits = []
+    for mode in ("quick", "full"):
+        o = others.get(mode)
+        if o:
+            eff = next(iter((o.get("effects") or {}).values()), None)
+            eff_text = f" — {e(eff.get('text', ''))}" if isinstance(eff, dict) and eff.get("text") else ""
+            bits.append(f"{mode}: {badge(o['verdict'])} <a href='../{e(o['run'])}/index.html#{e(card['id'])}'>"
+                        f"{e(o['run'])}</a>{eff_text}")
+    return f"<div class='meta'><b>Other runs of this card</b> (newest per mode): {' · '.join(bits)}</div>"
+
+
+def _card_section(c: dict[str, Any], related: dict[str, Any] | None = None) -> str:
     e = html.escape
     parts = [
         f"<section class='card' id='{e(c['id'])}'>",
-        f"<h2>{e(c['title'])} <span class='meta'>({e(c['id'])})</span> {_badge(c['verdict'])}</h2>",
+        f"<h2>{e(c['title'])} <span class='meta'>({e(c['id'])})</span> {badge(c['verdict'])}</h2>",
         f"<div class='meta'>area: {e(c['area'])} · source: {e(c['source'])}</div>",
         f"<p class='claim'><b>Claim.</b> {e(c['claim'])}</p>",
     ]
     if c.get("rule"):
         parts.append(f"<div class='rule'><b>Rule, fixed before the run.</b> {e(c['rule'])}</div>")
     parts.append(f"<p class='reason'><b>What we saw.</b> {e(c['reason'])}</p>")
-    effects = c.get("effects") or {}
-    if effects:
-        items = "".join(f"<li><b>{e(name)}</b>: {e(v.get('text') or '')}</li>" for name, v in effects.items())
-        parts.append(f"<ul class='effects'>{items}</ul>")
+    parts.append(_effects(c.get("effects") or {}))
+    parts.append(_related(c, related))
     if c.get("notes"):
         parts.append(f"<p class='meta'>{e(c['notes'])}</p>")
     parts.append(_table(c.get("table") or []))
@@ -104,35 +149,64 @@ def _card_section(c: dict[str, Any]) -> str:
     parts.append(f"<div class='meta'>runtime {c['runtime_s']:.2f} s · device {e(c['device'])} · "
                  f"seed {c['seed']} · {e(c['mode'])} budget: {e(budget) or '—'}</div>")
     parts.append("</section>")
-    return "\n".join(parts)
+    return "\n".join(p for p in parts if p)
 
 
-def write_report(results: dict[str, Any]) -> str:
-    """Return the HTML page for ``results`` (the dict written to results.json)."""
+def tally_text(cards: list[dict[str, Any]]) -> str:
+    """``"3 held · 1 not held · 0 inconclusive · 0 error"`` in the fixed verdict order."""
+    from danlu.lab.core import VERDICTS
+
+    counts = dict.fromkeys(VERDICTS, 0)
+    for c in cards:
+        counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
+    return " · ".join(f"{n} {v}" for v, n in counts.items())
+
+
+def _summary_row(c: dict[str, Any], related: dict[str, Any] | None) -> str:
+    e = html.escape
+    eff = next(iter((c.get("effects") or {}).values()), None)
+    eff_text = e(eff.get("text", "")) if isinstance(eff, dict) else ""
+    other_mode = "full" if c.get("mode") == "quick" else "quick"
+    o = ((related or {}).get(c["id"]) or {}).get(other_mode)
+    other = (f"{badge(o['verdict'])} <a class='meta' href='../{e(o['run'])}/index.html#{e(c['id'])}'>{other_mode}</a>"
+             if o else "—")
+    return (f"<tr><td class='l'><a href='#{e(c['id'])}'>{e(c['id'])}</a></td><td class='l'>{e(c['title'])}</td>"
+            f"<td class='l'>{e(c['area'])}</td><td class='l'>{badge(c['verdict'])}</td><td class='l'>{eff_text}</td>"
+            f"<td class='l'>{other}</td><td>{c['runtime_s']:.2f} s</td></tr>")
+
+
+def write_report(results: dict[str, Any], *, related: dict[str, Any] | None = None,
+                 runs_index: str = "../index.html") -> str:
+    """Return the HTML page for ``results`` (the dict written to results.json).
+
+    ``related`` maps card id -> mode -> the newest other run's ``{"run", "verdict", "effects"}``
+    (shown beside each card); ``runs_index`` is the link to the index of runs.
+    """
     e = html.escape
     m = results["meta"]
     cards = results["cards"]
-    counts: dict[str, int] = {}
-    for c in cards:
-        counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
-    tally = " · ".join(f"{n} {v}" for v, n in counts.items()) or "no cards"
-    summary_rows = "".join(
-        f"<tr><td class='l'><a href='#{e(c['id'])}'>{e(c['id'])}</a></td><td class='l'>{e(c['title'])}</td>"
-        f"<td class='l'>{e(c['area'])}</td><td class='l'>{_badge(c['verdict'])}</td><td>{c['runtime_s']:.2f} s</td></tr>"
-        for c in cards)
+    status = m.get("status", "complete")
+    status_text = "" if status == "complete" else f" · <b>{e(status)}</b> ({len(cards)} of " \
+        f"{len(m.get('cards_selected') or cards)} cards so far)"
+    run_id = m.get("run_id", "")
+    summary_rows = "".join(_summary_row(c, related) for c in cards)
+    threads = m.get("threads", m.get("cpu_threads", "?"))
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>danlu lab report</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>
-<body><header><h1>danlu lab report</h1>
-<p>{e(tally)} · {e(m['mode'])} mode · seed {m['seed']} · {m['total_runtime_s']:.1f} s total</p>
-<p>device {e(m['device'])} ({e(m['device_name'])}) · torch {e(m['torch'])} · python {e(m['python'])} ·
-danlu {e(m['danlu_version'])} · {e(m['created'])}</p></header>
+<html lang="en"><head><meta charset="utf-8"><title>danlu lab report {e(run_id)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>
+<body><header><h1>danlu lab report <span style="font-weight:normal;font-size:15px">{e(run_id)}</span></h1>
+<p>{e(tally_text(cards)) if cards else "no cards yet"} · {e(m['mode'])} mode · seed {m['seed']} ·
+{m['total_runtime_s']:.1f} s in cards{status_text}</p>
+<p>device {e(m['device'])} ({e(m['device_name'])}) · {e(str(threads))} torch thread(s) · torch {e(m['torch'])} ·
+python {e(m['python'])} · danlu {e(m['danlu_version'])} · {e(m['created'])}</p></header>
 <main>
 <p>Each card measures one claim from the notes on this machine. The verdict is computed from the
-numbers shown; "not held" is a finding, not a failure. Raw numbers are in
-<a href="results.json">results.json</a>.</p>
-<table><tr><th class='l'>card</th><th class='l'>title</th><th class='l'>area</th><th class='l'>verdict</th><th>runtime</th></tr>
+numbers shown, by the rule printed with the card (fixed before the run); "not held" is a finding,
+not a failure. Raw numbers are in <a href="results.json">results.json</a>;
+<a href="{e(runs_index)}">all runs</a>.</p>
+<table><tr><th class='l'>card</th><th class='l'>title</th><th class='l'>area</th><th class='l'>verdict</th>
+<th class='l'>effect</th><th class='l'>other mode</th><th>runtime</th></tr>
 {summary_rows}</table>
-{''.join(_card_section(c) for c in cards)}
+{''.join(_card_section(c, related) for c in cards)}
 </main></body></html>
 """

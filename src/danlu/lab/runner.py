@@ -1,15 +1,22 @@
-"""Run lab cards: seed, time, catch errors, collect results, write results.json and the report."""
+"""Run lab cards: seed, time, catch errors, collect results, write results.json and the report.
+
+:func:`run_lab` writes one run into one folder (``results.json``, ``index.html``, ``figures/``),
+rewriting both files after every card, so an interrupted lab keeps what it measured and a long
+one can be watched in the browser. The CLI gives it a fresh folder from
+:class:`danlu.lab.runs.LabRoot`; the folder is the run's own, so nothing of the user's is touched.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
 import math
+import os
 import pathlib
 import platform
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,12 +106,31 @@ def check_out_dir(out: pathlib.Path) -> pathlib.Path:
     out = pathlib.Path(out)
     try:
         (out / "figures").mkdir(parents=True, exist_ok=True)
-        probe = out / ".danlu-write-test"
+        probe = out / f".danlu-write-test-{os.getpid()}"
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
         raise UsageError(f"--out {str(out)!r} is not a writable directory ({exc.strerror or exc})") from None
     return out
+
+
+def run_meta(*, device: torch.device, seed: int, mode: str, started: _dt.datetime) -> dict[str, Any]:
+    """The run's header for results.json: versions, machine, threads, seed, mode."""
+    from danlu.lab.threads import thread_report
+
+    return {
+        "danlu_version": danlu.__version__,
+        "created": started.isoformat(timespec="seconds"),
+        "mode": mode,
+        "seed": seed,
+        "device": str(device),
+        "device_name": _device_name(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_threads": torch.get_num_threads(),
+        **thread_report(),
+    }
 
 
 def run_lab(
@@ -116,37 +142,54 @@ def run_lab(
     mode: str = "quick",
     on_start: Callable[[CardInfo], None] | None = None,
     on_done: Callable[[CardRun], None] | None = None,
+    meta: Mapping[str, Any] | None = None,
+    related: Mapping[str, Any] | None = None,
+    runs_index: str = "../index.html",
 ) -> list[CardRun]:
-    """Run ``cards`` in order, write ``out/results.json`` and ``out/index.html``; return the runs."""
-    from danlu.lab.report import write_report
+    """Run ``cards`` in order into the folder ``out``; return the runs.
 
+    ``out/results.json`` and ``out/index.html`` are rewritten after every card (``meta.status``
+    is ``running``, then ``complete``; ``interrupted`` if Ctrl-C stops the run, which is re-raised).
+    ``meta`` adds fields to the results' header (run id, command); ``related`` is the newest other
+    run of each card per mode (see :meth:`danlu.lab.runs.LabRoot.related`), shown in the report;
+    ``runs_index`` is the report's link to the index of runs.
+    """
     out = check_out_dir(out)
     runs: list[CardRun] = []
     started = _dt.datetime.now(_dt.UTC)
-    for info in cards:
-        if on_start:
-            on_start(info)
-        run = run_card(info, device=device, seed=seed, mode=mode, figure_dir=out / "figures")
-        runs.append(run)
-        if on_done:
-            on_done(run)
-    meta = {
-        "danlu_version": danlu.__version__,
-        "created": started.isoformat(timespec="seconds"),
-        "mode": mode,
-        "seed": seed,
-        "device": str(device),
-        "device_name": _device_name(device),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_threads": torch.get_num_threads(),
-        "total_runtime_s": round(sum(r.runtime_s for r in runs), 3),
-    }
-    results = {"meta": meta, "cards": [r.to_json() for r in runs]}
-    _atomic_write(out / "results.json", json.dumps(results, indent=2, allow_nan=False))
-    _atomic_write(out / "index.html", write_report(results))
+    t0 = time.perf_counter()
+    header = {**run_meta(device=device, seed=seed, mode=mode, started=started), "run_id": out.name,
+              "cards_selected": [c.id for c in cards], **(meta or {})}
+
+    def write(status: str) -> None:
+        header.update(status=status, wall_s=round(time.perf_counter() - t0, 3),
+                      total_runtime_s=round(sum(r.runtime_s for r in runs), 3))
+        _write_results(out, {"meta": dict(header), "cards": [r.to_json() for r in runs]}, related, runs_index)
+
+    write("running")
+    try:
+        for info in cards:
+            if on_start:
+                on_start(info)
+            run = run_card(info, device=device, seed=seed, mode=mode, figure_dir=out / "figures")
+            runs.append(run)
+            write("running")
+            if on_done:
+                on_done(run)
+    except KeyboardInterrupt:
+        write("interrupted")
+        raise
+    write("complete")
     return runs
+
+
+def _write_results(out: pathlib.Path, results: dict[str, Any], related: Mapping[str, Any] | None,
+                   runs_index: str) -> None:
+    from danlu.lab.report import write_report
+    from danlu.lab.runs import atomic_write
+
+    atomic_write(out / "results.json", json.dumps(results, indent=2, allow_nan=False))
+    atomic_write(out / "index.html", write_report(results, related=dict(related or {}), runs_index=runs_index))
 
 
 def _device_name(device: torch.device) -> str:
@@ -155,7 +198,3 @@ def _device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine()
 
 
-def _atomic_write(path: pathlib.Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

@@ -1,0 +1,92 @@
+"""CPU thread set-up for the lab: how many torch threads, and OpenMP workers that wait passively.
+
+Why this exists. torch's pip wheels on Linux run their CPU ops on GNU OpenMP (libgomp). By
+default an idle libgomp worker *spins* (busy-waits, up to ~300,000 iterations) before it sleeps,
+and torch starts as many workers as the process may use cores. Lab cards run many tiny ops, so
+workers are idle between ops most of the time. Alone on a machine that is harmless; with two labs
+(or a lab and any other busy process) on the same cores, every spinning worker steals the core a
+working thread needs, and the run slows down far more than the 2x that sharing costs.
+
+What :func:`prepare` does, before torch is imported (libgomp reads its environment once, when it
+is loaded): ``OMP_WAIT_POLICY=PASSIVE`` (idle workers sleep at once), and the same thread count
+for the BLAS libraries numpy and torch load (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``,
+``OPENBLAS_NUM_THREADS``). A variable the user set is left as they set it. :func:`apply` then
+sets torch's intra-op thread count. Measured numbers are in ``benchmarks/results/lab_threads.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from danlu.errors import UsageError
+
+#: Most threads the lab uses by default: its models are small, and more threads mostly add
+#: synchronisation (see the module docstring and benchmarks/results/lab_threads.md).
+DEFAULT_MAX_THREADS = 4
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+_state: dict[str, Any] = {}
+
+
+def available_cores() -> int:
+    """The cores this process may run on (``os.sched_getaffinity``; ``os.cpu_count`` elsewhere)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def default_threads() -> int:
+    """``OMP_NUM_THREADS`` if the user set it, else ``min(available cores, DEFAULT_MAX_THREADS)``."""
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return min(available_cores(), DEFAULT_MAX_THREADS)
+
+
+def check_threads(n: int) -> int:
+    """Validate a ``--threads`` value (a positive integer)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise UsageError(f"--threads must be a positive integer, got {n!r}")
+    return n
+
+
+def prepare(threads: int) -> None:
+    """Set the OpenMP/BLAS environment for ``threads`` threads; call before ``import torch``.
+
+    Variables the user already set are kept. If torch is already imported (the lab called from
+    Python), libgomp has read its environment; :func:`thread_report` then says so.
+    """
+    check_threads(threads)
+    _state["torch_was_imported"] = "torch" in sys.modules
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    for var in _THREAD_VARS:
+        os.environ.setdefault(var, str(threads))
+
+
+def apply(threads: int) -> None:
+    """Set torch's intra-op thread count to ``threads``."""
+    import torch
+
+    torch.set_num_threads(check_threads(threads))
+    _state["threads"] = threads
+
+
+def thread_report() -> dict[str, Any]:
+    """What results.json records about threads: count, cores, wait policy and whether it took effect."""
+    import torch
+
+    policy = os.environ.get("OMP_WAIT_POLICY", "")
+    if not _state:
+        effective = "not set by the lab"
+    elif _state.get("torch_was_imported"):
+        effective = "torch was imported before the lab set it (no effect on libgomp)"
+    else:
+        effective = "set before torch was imported"
+    return {
+        "threads": torch.get_num_threads(),
+        "cpu_cores_available": available_cores(),
+        "omp_wait_policy": policy or "(unset: libgomp spins)",
+        "omp_wait_policy_effect": effective,
+    }
