@@ -84,3 +84,36 @@ def test_sparse_tiny_run_is_exact_and_verdict_follows_its_rule(tmp_path: pathlib
     assert res.held is S.verdict(res.extra["worst_abs_diff"], ratios)
     assert set(res.effects) == {"time ratio, local", "time ratio, strided", "time ratio, block"}
     assert ctx.figures == ["att-sparse-density.png"]
+
+
+# --- att-score ------------------------------------------------------------------------------------
+
+def test_score_masking_measure_is_exact_for_danlu(tmp_path: pathlib.Path):
+    from danlu.lab.cards import attention_score as SC
+
+    m = SC._masking(0, {"batch": 4, "nq": 6, "nk": 10})
+    assert m["masked_max"] == 0.0 and m["rowsum_err"] < 1e-12 and m["sdpa_err"] < 1e-12
+    assert m["masked"] > 0 and m["rows"] > 0
+
+
+def test_score_masking_measure_catches_a_large_negative_fill(monkeypatch):
+    """A masked softmax that fills -1e4 instead of -inf leaks weight onto masked keys: the measure sees it."""
+    import danlu.attention as A
+    from danlu.attention.functional import sequence_mask
+    from danlu.lab.cards import attention_score as SC
+
+    def leaky(scores, valid_lens=None, mask=None):
+        per_q = valid_lens if valid_lens.dim() == scores.dim() - 1 else valid_lens[:, None].expand(*scores.shape[:-1])
+        return torch.softmax(scores.masked_fill(~sequence_mask(per_q, scores.shape[-1]), -30.0), -1)
+
+    monkeypatch.setattr(A, "masked_softmax", leaky)
+    m = SC._masking(0, {"batch": 4, "nq": 6, "nk": 10})
+    assert m["masked_max"] > 0.0
+
+
+def test_score_behaviour_variances_follow_the_closed_form():
+    from danlu.lab.cards import attention_score as SC
+
+    r = SC._behaviour(0, [16, 256], 64, 64)
+    assert r["unscaled_var"][0] == pytest.approx(16, rel=0.25) and r["unscaled_var"][1] == pytest.approx(256, rel=0.25)
+    assert r["scaled_var"][0] == pytest.approx(1, rel=0.25) and r["scaled_var"][1] == pytest.approx(1, rel=0.25)

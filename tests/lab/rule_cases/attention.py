@@ -18,6 +18,10 @@ def L(ratio: float, factor: float = 1.1) -> Estimate:
     return Estimate.of(math.log(ratio), math.log(factor))
 
 
+_SCORE = {"masked_max": 0.0, "rowsum_err": 4e-16, "sdpa_err": 0.0, "slope_unscaled": E(1.0, 0.03),
+          "slope_scaled": E(0.02, 0.03), "maxw_unscaled": E(0.95, 0.02), "maxw_scaled": E(0.155, 0.01),
+          "cost_ratio": L(40.0, 1.2)}
+
 CASES = {
     "att-nw": [
         ({"kernel_gap": 1e-8, "mse_ratio": L(6.0, 1.5)}, True),
@@ -64,5 +68,15 @@ CASES = {
         ({"tail_ratio": L(1.6, 1.2), "local_ratio": L(1.0, 1.05)}, False),    # no dilution (the old setup's 1.000 vs 1.000)
         ({"tail_ratio": L(1.1, 1.3), "local_ratio": L(4.0, 1.05)}, None),
         ({"tail_ratio": L(1.6, 1.2), "local_ratio": L(1.3, 1.1)}, None),
+    ],
+    "att-score": [
+        ({**_SCORE}, True),
+        ({**_SCORE, "masked_max": 1e-9}, False),                      # masked keys keep a sliver of weight
+        ({**_SCORE, "sdpa_err": 1e-3}, False),                        # differs from torch SDPA
+        ({**_SCORE, "slope_scaled": E(0.9, 0.05)}, False),            # scaling does not stop the growth
+        ({**_SCORE, "maxw_unscaled": E(0.5, 0.05)}, False),           # unscaled softmax not saturated
+        ({**_SCORE, "cost_ratio": L(1.2)}, False),                    # additive not costlier
+        ({**_SCORE, "maxw_unscaled": E(0.91, 0.03)}, None),           # straddles 0.9
+        ({**_SCORE, "slope_scaled": E(0.2, 0.1)}, None),              # straddles 0.25
     ],
 }
