@@ -6,7 +6,8 @@
 * ``split="records"`` (default): the records of all shards, in order, form one list of ``N``;
   consumer ``c = rank * num_workers + worker_id`` reads the contiguous slice
   ``[c*N//K, (c+1)*N//K)``, seeking into the shards by their index (balanced to one record).
-  The index comes from ``index_paths`` or from a header scan at construction.
+  The index comes from ``index_paths`` or from a header scan (12 bytes read per record) the first
+  time it is needed; a lone consumer (``K == 1``) reads every shard whole and needs none.
 * ``split="shards"``: consumer ``c`` reads whole shards ``c, c+K, c+2K, ...`` (no index needed; as
   balanced as the shard sizes).
 
@@ -103,7 +104,8 @@ class TFRecordDataset(IterableDataset):
         paths: one file or a list of shards.
         decode: None (raw ``bytes``), a feature spec ``{name: FixedLenFeature(...)}`` (-> dict of
             arrays), or any callable on the record bytes.
-        index_paths: index files, one per shard (``split="records"`` builds them in memory if absent).
+        index_paths: index files, one per shard (``split="records"`` builds them in memory, when first
+            needed, if absent).
         compression: ``"auto"``, None, ``"gzip"``, ``"zlib"``.
         verify: check CRCs (default True).
         shuffle_buffer: size of the shuffle buffer (0: file order).
@@ -139,7 +141,20 @@ class TFRecordDataset(IterableDataset):
         self.verify, self.shuffle_buffer, self.seed, self.split = verify, shuffle_buffer, seed, split
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
-        self.indexes = (_indexes(self.paths, index_paths, compression) if split == "records" else None)
+        self._compression = compression
+        # index files are read now; a missing index is built by a header scan when first needed (more
+        # than one consumer, or num_records): a single consumer reads every shard whole without one
+        self._indexes = (_indexes(self.paths, index_paths, compression)
+                         if split == "records" and index_paths is not None else None)
+
+    @property
+    def indexes(self) -> list[np.ndarray] | None:
+        """Per shard ``(records, 2)`` (offset, frame length) arrays (``split="records"``; built on first use)."""
+        if self.split != "records":
+            return None
+        if self._indexes is None:
+            self._indexes = _indexes(self.paths, None, self._compression)
+        return self._indexes
 
     @property
     def num_records(self) -> int | None:
@@ -152,7 +167,7 @@ class TFRecordDataset(IterableDataset):
 
     def _pieces(self, cid: int, k: int) -> list[tuple[int, int, int | None]]:
         """(file, start byte, stop byte) pieces this consumer reads."""
-        if self.split == "shards":
+        if self.split == "shards" or (k == 1 and self._indexes is None):
             return [(j, 0, None) for j in range(cid, len(self.paths), k)]
         counts = np.array([len(i) for i in self.indexes])
         starts = np.concatenate([[0], np.cumsum(counts)])
