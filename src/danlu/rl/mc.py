@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from danlu.errors import DanluError
+from danlu.rl.dp import keep_history
 from danlu.rl.solution import Solution, as_world, epsilon_greedy, greedy_actions, one_hot
 from danlu.rl.world import WorldSpec
 
@@ -46,7 +47,7 @@ def _check(episodes: int, episode_length: int) -> None:
 
 
 def mc_basic(world: Any, *, episode_length: int = 100, episodes_per_pair: int = 1, max_iter: int = 100,
-             seed: int = 0) -> Solution:
+             seed: int = 0, keep_values: bool | None = None) -> Solution:
     """MC Basic (book Algorithm 5.1): policy iteration with q_{pi_k}(s, a) estimated by the mean return
     of ``episodes_per_pair`` episodes of length ``episode_length`` from every (s, a), then greedy
     improvement; stops when the greedy policy no longer changes.
@@ -54,15 +55,19 @@ def mc_basic(world: Any, *, episode_length: int = 100, episodes_per_pair: int = 
     The world and the greedy policy are deterministic, so one episode per pair gives the exact
     truncated return (the book says so too); ``episode_length`` is the knob the book studies: states
     farther than about ``episode_length`` steps from the target cannot see it and get wrong actions.
+
+    History ``"values"`` (K, S) is kept if ``keep_values`` (default: worlds up to
+    :data:`danlu.rl.dp.HISTORY_MAX_STATES` states).
     """
     world = as_world(world)
+    keep_values = keep_history(world, keep_values)
     _check(episodes_per_pair, episode_length)
     S, A, gamma = world.n_states, world.n_actions, world.gamma
     nxt, rew = world.next_state, world.reward
     s0 = np.repeat(np.arange(S), A)  # (S*A,)
     a0 = np.tile(np.arange(A), S)  # (S*A,)
     pi = np.zeros(S, dtype=np.int64)  # initial policy: "up" everywhere
-    hist = []
+    hist, iters = [], 0
     for it in range(max_iter):
         s, a = s0.copy(), a0.copy()
         g = np.zeros(S * A)
@@ -74,14 +79,16 @@ def mc_basic(world: Any, *, episode_length: int = 100, episodes_per_pair: int = 
             disc *= gamma
         q = g.reshape(S, A)
         new = greedy_actions(q, atol=1e-12, prefer=pi)
-        hist.append(q.max(axis=1))
+        if keep_values:
+            hist.append(q.max(axis=1))
+        iters = it + 1
         stable = bool((new == pi).all())
         pi = new
         if stable and it > 0:
             break
     return Solution(world=world, algo="mc_basic", values=q[np.arange(S), pi], action_values=q,
-                    policy=one_hot(pi), iterations=len(hist), history={"values": np.array(hist)},
-                    info={"episode_length": episode_length, "steps": len(hist) * S * A * episode_length})
+                    policy=one_hot(pi), iterations=iters, history={"values": np.array(hist)} if keep_values else {},
+                    info={"episode_length": episode_length, "steps": iters * S * A * episode_length})
 
 
 def _rollout(nxt: list[list[int]], greedy: list[int], s: int, a: int, length: int,

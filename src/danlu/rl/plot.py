@@ -13,19 +13,78 @@ from danlu.rl.world import MOVES, WorldSpec
 
 FORBIDDEN_COLOR = "#f4b183"
 TARGET_COLOR = "#8fd3f4"
+#: Above this many cells a panel is drawn as images (cell kinds, values, the policy's action per cell)
+#: instead of one patch, arrow and label per cell, and figures stop growing with the grid.
+IMAGE_CELLS = 2500
+#: Largest side of one panel, in inches.
+MAX_PANEL_INCHES = 10.0
+#: Colours of the policy image (up, right, down, left, stay).
+ACTION_COLORS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#666666")
+
+
+def _cell_inches(world: WorldSpec) -> float:
+    """Inches per cell: 0.7 as in the book's figures, less for big grids (a panel stays <= 10 in)."""
+    return min(0.7, MAX_PANEL_INCHES / max(world.rows, world.cols))
+
+
+def _kinds_image(world: WorldSpec) -> np.ndarray:
+    """(rows, cols, 3) RGB: white, the forbidden colour, the target colour."""
+    from matplotlib.colors import to_rgb
+
+    img = np.ones((world.n_states, 3))
+    img[world.forbidden_mask] = to_rgb(FORBIDDEN_COLOR)
+    img[world.target_state] = to_rgb(TARGET_COLOR)
+    return img.reshape(world.rows, world.cols, 3)
+
+
+def _plot_big(world: WorldSpec, values: np.ndarray | None, pi: np.ndarray | None, ax: Any) -> None:
+    """Images for a big grid: the values (with a colour bar), else the policy's most probable
+    action per cell (legend), over the cell kinds."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    from danlu.rl.world import ACTIONS
+
+    extent = (0, world.cols, world.rows, 0)
+    ax.imshow(_kinds_image(world), extent=extent, interpolation="nearest", zorder=0)
+    if values is not None:
+        im = ax.imshow(np.asarray(values).reshape(world.rows, world.cols), extent=extent, cmap="viridis",
+                       interpolation="nearest", alpha=0.85, zorder=1)
+        ax.figure.colorbar(im, ax=ax, shrink=0.8, label="state value")
+    elif pi is not None:
+        best = pi.argmax(axis=1).reshape(world.rows, world.cols)
+        ax.imshow(best, extent=extent, cmap=ListedColormap(ACTION_COLORS), vmin=-0.5, vmax=4.5,
+                  interpolation="nearest", alpha=0.85, zorder=1)
+        ax.legend(handles=[Patch(color=c, label=a) for a, c in zip(ACTIONS, ACTION_COLORS, strict=True)],
+                  fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="action", title_fontsize=7)
 
 
 def plot_grid(world: WorldSpec, *, values: np.ndarray | None = None, policy: Any = None, ax: Any = None,
               title: str = "", fmt: str = "{:.1f}") -> Any:
     """Draw ``world`` on ``ax`` (a new figure if None) with optional (S,) ``values`` and a policy
-    ((S, A) probabilities or (S,) actions). Returns the axes."""
+    ((S, A) probabilities or (S,) actions). Returns the axes.
+
+    Up to :data:`IMAGE_CELLS` cells: the book's style (a patch per cell, arrows, numbers). Above:
+    images (values as a colour map, else the most probable action per cell), so drawing a
+    1000x1000 world takes a second and a figure of bounded size.
+    """
     from matplotlib.patches import Rectangle
 
     from danlu.plotting import pyplot
 
     if ax is None:
-        _, ax = pyplot().subplots(figsize=(0.7 * world.cols + 1, 0.7 * world.rows + 0.8))
+        inch = _cell_inches(world)
+        _, ax = pyplot().subplots(figsize=(inch * world.cols + 1, inch * world.rows + 0.8))
     R, C = world.rows, world.cols
+    if world.n_states > IMAGE_CELLS:
+        _plot_big(world, values, None if policy is None else as_policy(policy, world.n_states), ax)
+        ax.set_xlim(0, C)
+        ax.set_ylim(R, 0)
+        ax.set_aspect("equal")
+        ax.grid(False)
+        if title:
+            ax.set_title(title)
+        return ax
     for s in range(world.n_states):
         r, c = world.cell(s)
         color = TARGET_COLOR if s == world.target_state else FORBIDDEN_COLOR if world.forbidden_mask[s] else "white"
@@ -72,7 +131,9 @@ def plot_solution(sol: Solution, path: str | pathlib.Path | None = None, *, titl
 
     w = sol.world
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(2 * (0.7 * w.cols + 0.8), 0.7 * w.rows + 1.0))
+    inch = _cell_inches(w)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * (inch * w.cols + 0.8) + (2.5 if w.n_states > IMAGE_CELLS else 0),
+                                            inch * w.rows + 1.0))
     plot_grid(w, policy=sol.policy, ax=axes[0], title="policy")
     plot_grid(w, values=sol.values, ax=axes[1], title="state values")
     fig.suptitle(title or f"{sol.algo} on {w.name} (gamma={w.gamma:g}, {sol.iterations} iterations)")

@@ -13,8 +13,9 @@ Actions (index: name): 0 up, 1 right, 2 down, 3 left, 4 stay. The model is deter
 * the target is not terminal: the task is continuing, discounted by ``gamma`` in ``[0, 1)``.
 
 The full model is ``P`` (S, A, S) transition probabilities and ``R`` (S, A) expected rewards;
-algorithms use the equivalent integer tables ``next_state`` (S, A) and ``reward`` (S, A), which
-scale to 100x100 worlds where a dense ``P`` (5e8 entries) would not fit.
+algorithms use the equivalent tables ``next_state`` (S, A) and ``reward`` (S, A): the sparse
+form of ``P`` (one nonzero per row), 80 bytes per state, where a dense ``P`` of a 100x100 world
+would already hold 5e8 entries. Memory is linear in the number of states.
 """
 
 from __future__ import annotations
@@ -140,27 +141,35 @@ class WorldSpec:
     # ---- model ----------------------------------------------------------------------------
     @cached_property
     def next_state(self) -> np.ndarray:
-        """(S, A) int64: the state reached from ``s`` by action ``a``."""
-        rc = np.stack(np.divmod(np.arange(self.n_states), self.cols), axis=1)  # (S, 2)
-        dest = rc[:, None, :] + MOVES[None, :, :]  # (S, A, 2)
-        inside = ((dest[..., 0] >= 0) & (dest[..., 0] < self.rows)
-                  & (dest[..., 1] >= 0) & (dest[..., 1] < self.cols))  # (S, A)
-        nxt = np.where(inside, dest[..., 0] * self.cols + dest[..., 1], np.arange(self.n_states)[:, None])
+        """(S, A) int64: the state reached from ``s`` by action ``a``.
+
+        Built one action at a time, so the temporaries are (S,) vectors: memory stays at the
+        table's 40 bytes per state (the sparse form of the (S, A, S) model: one entry per row).
+        """
+        S = self.n_states
+        idx = np.arange(S)
+        r, c = np.divmod(idx, self.cols)  # (S,), (S,)
+        nxt = np.empty((S, self.n_actions), dtype=np.int64)
+        for a, (dr, dc) in enumerate(MOVES.tolist()):
+            nr, nc = r + dr, c + dc
+            inside = (nr >= 0) & (nr < self.rows) & (nc >= 0) & (nc < self.cols)  # (S,)
+            nxt[:, a] = np.where(inside, nr * self.cols + nc, idx)
         nxt.setflags(write=False)
         return nxt
 
     @cached_property
     def reward(self) -> np.ndarray:
         """(S, A) float64: the (deterministic) reward of taking ``a`` in ``s``."""
-        rc = np.stack(np.divmod(np.arange(self.n_states), self.cols), axis=1)
-        dest = rc[:, None, :] + MOVES[None, :, :]
-        inside = ((dest[..., 0] >= 0) & (dest[..., 0] < self.rows)
-                  & (dest[..., 1] >= 0) & (dest[..., 1] < self.cols))
         nxt = self.next_state
+        idx = np.arange(self.n_states)
         r = np.full(nxt.shape, self.r_other)
-        r[self.forbidden_mask[nxt]] = self.r_forbidden
-        r[nxt == self.target_state] = self.r_target
-        r[~inside] = self.r_boundary
+        for a in range(self.n_actions):
+            col = nxt[:, a]
+            ra = r[:, a]  # a view: writes go into r
+            ra[self.forbidden_mask[col]] = self.r_forbidden
+            ra[col == self.target_state] = self.r_target
+            if MOVES[a].any():  # a move that leaves the agent in place hit the boundary
+                ra[col == idx] = self.r_boundary
         r.setflags(write=False)
         return r
 

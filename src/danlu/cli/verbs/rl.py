@@ -12,12 +12,16 @@ policy (or JSON with --json), optionally drawing them like the book's figures (-
 
   danlu rl solve --algo ALGO (--world PRESET | --world-file FILE) [--gamma G] [--episodes N]
                  [--episode-length L] [--epsilon E] [--seed S] [--json] [--plot FILE]
+                 [--max-states N]
   danlu rl worlds                    # the preset worlds
 
 algorithms: evaluate (uniform random policy, or --policy FILE), value_iteration,
 policy_iteration, truncated_pi, mc_basic, mc_es, mc_egreedy.
 A world file is JSON: {"rows", "cols", "forbidden": [[r, c], ...], "target": [r, c],
 "r_boundary", "r_forbidden", "r_target", "r_other", "gamma"}, cells from 0 at the top-left.
+Worlds up to 25x25 print the table of arrows and values, bigger ones a summary (--json: every
+cell). Worlds over 1,000,000 states are refused unless --max-states allows them; memory is
+linear in the number of states (about 400 bytes each).
 
 examples:
   danlu rl worlds
@@ -46,6 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--policy", metavar="FILE",
                    help="for evaluate: JSON grid of action names [[\"up\", \"right\", ...], ...]")
     s.add_argument("--seed", type=int, default=0, metavar="S", help="seed for the MC methods (default 0)")
+    s.add_argument("--max-states", type=int, default=None, metavar="N",
+                   help="refuse worlds with more than N states (default 1,000,000: a 1000x1000 world, "
+                        "~0.4 GB and about half a minute of value iteration on one core)")
     s.add_argument("--json", action="store_true", help='print {"values": [[...]], "policy": [[...]], "iterations": n}')
     s.add_argument("--plot", metavar="FILE", help="draw the policy and values (format from the extension: "
                    "png, pdf, svg, ...)")
@@ -99,11 +106,16 @@ def _solve(args: argparse.Namespace) -> int:
     import json
 
     from danlu.errors import UsageError
-    from danlu.rl import ACTIONS, ALGORITHMS
+    from danlu.rl import ALGORITHMS
+    from danlu.rl.solve import MAX_STATES, check_size
 
     algo_fn = ALGORITHMS.get(args.algo)  # unknown names raise, listing the valid ones
     del algo_fn
+    if args.max_states is not None and args.max_states < 1:
+        raise UsageError(f"--max-states must be >= 1, got {args.max_states}")
+    max_states = MAX_STATES if args.max_states is None else args.max_states
     world = _load_world(args)
+    check_size(world, max_states)
     if args.gamma is not None and not 0.0 <= args.gamma < 1.0:
         raise UsageError(f"--gamma must be in [0, 1), got {args.gamma}")
     for flag, v in (("--episodes", args.episodes), ("--episode-length", args.episode_length),
@@ -130,7 +142,7 @@ def _solve(args: argparse.Namespace) -> int:
     policy = _load_policy(args.policy, world) if args.policy else None
     sol = solve(args.algo, world, episodes=args.episodes, episode_length=args.episode_length,
                 epsilon=args.epsilon, epsilon_decay=args.epsilon_decay, eval_steps=args.eval_steps,
-                policy=policy, seed=args.seed)
+                policy=policy, seed=args.seed, max_states=max_states)
     if args.plot:
         from danlu.cli.paths import save_figure
         from danlu.plotting import pyplot
@@ -143,9 +155,27 @@ def _solve(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(sol.to_json()))
         return 0
-    arrows = dict(zip(ACTIONS, ("↑", "→", "↓", "←", "○"), strict=True))
     print(f"{sol.algo} on {world.name} ({world.rows}x{world.cols}, gamma={world.gamma:g}): "
           f"{sol.iterations} iterations")
+    if world.n_states <= TABLE_MAX_STATES:
+        _print_table(sol)
+    else:
+        _print_summary(sol)
+    if args.plot:
+        print(f"plot: {args.plot}")
+    return 0
+
+
+#: Worlds up to this many states get the full table of arrows and values; bigger ones a summary.
+TABLE_MAX_STATES = 625
+
+
+def _print_table(sol) -> None:
+    """One line per row: each cell's kind and policy arrows, then its values."""
+    from danlu.rl import ACTIONS
+
+    world = sol.world
+    arrows = dict(zip(ACTIONS, ("↑", "→", "↓", "←", "○"), strict=True))
     names = sol.policy_names()
     values = sol.values_grid()
     width = max(len(f"{x:.2f}") for x in values.ravel()) + 1
@@ -156,9 +186,21 @@ def _solve(args: argparse.Namespace) -> int:
             kind = "T" if s == world.target_state else "#" if world.forbidden_mask[s] else " "
             marks.append(kind + "".join(arrows[a] for a in names[r][c].split("|")).ljust(5))
         print(" ".join(marks) + "   " + " ".join(f"{x:{width}.2f}" for x in values[r]))
-    if args.plot:
-        print(f"plot: {args.plot}")
-    return 0
+
+
+def _print_summary(sol) -> None:
+    """A few lines for a big world: value range, the policy's action mix, where to get every cell."""
+    import numpy as np
+
+    from danlu.rl import ACTIONS
+
+    world, v = sol.world, sol.values
+    share = np.bincount(sol.policy_actions, minlength=len(ACTIONS)) / world.n_states
+    print(f"values: min {v.min():.2f}, mean {v.mean():.2f}, max {v.max():.2f}; "
+          f"at the target {v[world.target_state]:.2f}")
+    print("policy (most probable action): " + ", ".join(f"{a} {p:.1%}" for a, p in zip(ACTIONS, share, strict=True)))
+    print(f"({world.n_states:,} states: the cell table is printed up to {TABLE_MAX_STATES:,}; "
+          f"--json gives every cell, --plot draws them)")
 
 
 def _worlds(args: argparse.Namespace) -> int:
