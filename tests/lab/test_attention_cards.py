@@ -117,3 +117,30 @@ def test_score_behaviour_variances_follow_the_closed_form():
     r = SC._behaviour(0, [16, 256], 64, 64)
     assert r["unscaled_var"][0] == pytest.approx(16, rel=0.25) and r["unscaled_var"][1] == pytest.approx(256, rel=0.25)
     assert r["scaled_var"][0] == pytest.approx(1, rel=0.25) and r["scaled_var"][1] == pytest.approx(1, rel=0.25)
+
+
+# --- att-mha --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("arch,k,n,expected", [
+    ("CNN", 3, 9, 8),                  # reach 1 token per layer: n - 1 layers
+    ("CNN", 5, 9, 4),                  # reach 2 per layer: ceil((n - 1) / 2)
+    ("CNN", 5, 10, 5),
+    ("RNN", 3, 7, 7),                  # input j needs j + 1 recurrence steps
+    ("self-attention", 3, 9, 1),
+])
+def test_mha_path_length_by_gradient_matches_the_closed_form(arch, k, n, expected):
+    from danlu.lab.cards import attention_mha as M
+
+    torch.manual_seed(0)
+    d = 4
+    mods = {"CNN": [M._layer("CNN", d, k, 2).double() for _ in range(n)], "RNN": M._layer("RNN", d, k, 2).double(),
+            "self-attention": [M._layer("self-attention", d, k, 2).double() for _ in range(2)]}
+    assert M._max_path(arch, mods, n, d, torch.Generator().manual_seed(0)) == expected
+
+
+def test_mha_sequential_ops_are_counted_by_hooks():
+    from danlu.lab.cards import attention_mha as M
+
+    assert M._sequential_ops("RNN", 4, 3, 2, depth=2, n=13) == 13
+    assert M._sequential_ops("CNN", 4, 3, 2, depth=3, n=13) == 3
+    assert M._sequential_ops("self-attention", 4, 3, 2, depth=2, n=13) == 2

@@ -22,6 +22,11 @@ _SCORE = {"masked_max": 0.0, "rowsum_err": 4e-16, "sdpa_err": 0.0, "slope_unscal
           "slope_scaled": E(0.02, 0.03), "maxw_unscaled": E(0.95, 0.02), "maxw_scaled": E(0.155, 0.01),
           "cost_ratio": L(40.0, 1.2)}
 
+_MHA = {"path_slope": {"CNN": 1.0, "RNN": 1.0, "self-attention": 0.0}, "cnn_over_rnn_path": 0.5,
+        "seq_slope": {"CNN": 0.0, "RNN": 1.0, "self-attention": 0.0},
+        "flop_slope": {"CNN": 1.0, "RNN": 1.0, "self-attention": 1.94},
+        "time_slope": {"CNN": E(0.85, 0.1), "RNN": E(1.05, 0.05), "self-attention": E(1.86, 0.06)}, "parity": 6e-8}
+
 CASES = {
     "att-nw": [
         ({"kernel_gap": 1e-8, "mse_ratio": L(6.0, 1.5)}, True),
@@ -78,5 +83,15 @@ CASES = {
         ({**_SCORE, "cost_ratio": L(1.2)}, False),                    # additive not costlier
         ({**_SCORE, "maxw_unscaled": E(0.91, 0.03)}, None),           # straddles 0.9
         ({**_SCORE, "slope_scaled": E(0.2, 0.1)}, None),              # straddles 0.25
+    ],
+    "att-mha": [
+        ({**_MHA}, True),
+        ({**_MHA, "path_slope": {"CNN": 1.0, "RNN": 1.0, "self-attention": 1.0}}, False),   # attention path grows
+        ({**_MHA, "cnn_over_rnn_path": 1.0}, False),                                      # CNN no shorter than RNN
+        ({**_MHA, "seq_slope": {"CNN": 0.0, "RNN": 0.0, "self-attention": 0.0}}, False),  # RNN not sequential
+        ({**_MHA, "flop_slope": {"CNN": 1.0, "RNN": 1.0, "self-attention": 1.0}}, False),
+        ({**_MHA, "parity": 1e-2}, False),                                                # not torch's MHA
+        ({**_MHA, "time_slope": {"CNN": E(0.85, 0.1), "RNN": E(1.05, 0.05), "self-attention": E(1.1, 0.1)}}, False),
+        ({**_MHA, "time_slope": {"CNN": E(0.85, 0.1), "RNN": E(1.05, 0.05), "self-attention": E(1.4, 0.5)}}, None),
     ],
 }
