@@ -12,48 +12,18 @@ import signal
 
 import pytest
 import torch
-from train_testutil import TINY, run_python
+from train_testutil import KILL_CHILD, TINY, config_yaml, run_python
 
 from danlu.train import load_checkpoint
-
-CHILD = r"""
-import os, signal, sys
-from danlu.train import Trainer, load_config
-
-cfg_path, out, mode, at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-cfg = load_config(cfg_path, [f"out_dir={out}"])
-
-def kill_at_step(event, trainer):
-    if event == "step" and trainer.state.step == at:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-if mode == "during_save":  # die between writing the temp file and renaming it
-    real_replace, calls = os.replace, [0]
-    def replace(src, dst):
-        calls[0] += 1
-        if calls[0] == at:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return real_replace(src, dst)
-    os.replace = replace
-Trainer(cfg, callbacks=[kill_at_step] if mode == "mid_epoch" else []).fit()
-"""
-
-
-def _yaml(overrides: list[str]) -> str:
-    import yaml
-
-    from danlu.train import TrainConfig, apply_overrides, to_dict
-
-    return yaml.safe_dump(to_dict(apply_overrides(TrainConfig(), overrides)))
 
 
 @pytest.fixture(scope="module")
 def cfg_file(tmp_path_factory):
     root = tmp_path_factory.mktemp("kill")
     cfg = root / "cfg.yaml"
-    cfg.write_text(_yaml([*TINY, "loop.epochs=3", "checkpoint.every_steps=7", "loop.ema_decay=0.9",
-                          "checkpoint.keep_last=3"]))
-    (root / "child.py").write_text(CHILD)
+    cfg.write_text(config_yaml([*TINY, "loop.epochs=3", "checkpoint.every_steps=7", "loop.ema_decay=0.9",
+                                "checkpoint.keep_last=3"]))
+    (root / "child.py").write_text(KILL_CHILD)
     return root, cfg
 
 

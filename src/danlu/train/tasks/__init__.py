@@ -2,10 +2,13 @@
 
     >>> from danlu.train.tasks import TASKS, create_task
     >>> sorted(TASKS.names())
-    ['classification']
+    ['classification', 'gan']
+    >>> create_task("gan", {"n_critic": 3}).args.n_critic
+    3
 
 =================  =====================================================================
 classification     logits = model(x), a registered loss, accuracy-style metrics (default)
+gan                generator + critic on 2-D data, two optimizers, an n_critic schedule
 =================  =====================================================================
 
 The interface is :class:`~danlu.train.tasks.base.Task`; the engine that runs every task is
@@ -34,6 +37,7 @@ from danlu.train.tasks.base import (  # noqa: E402
 
 # Importing these modules fills TASKS.
 from danlu.train.tasks import classification as _classification  # noqa: E402,F401  isort: skip
+from danlu.train.tasks import gan as _gan  # noqa: E402,F401  isort: skip
 
 
 def list_tasks() -> list[str]:

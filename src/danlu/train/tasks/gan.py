@@ -1,0 +1,319 @@
+"""GAN: a generator and a critic trained in turns, with two optimizers and an n_critic schedule.
+
+Goodfellow et al. 2014, "Generative Adversarial Nets" (arXiv:1406.2661): the critic (discriminator)
+learns to tell data from generated samples, the generator to fool it. Arjovsky et al. 2017,
+"Wasserstein GAN" (arXiv:1701.07875): ``n_critic`` critic steps per generator step, weights of the
+critic clipped to [-c, c] after each of its steps. The toy this task is tested on is the ring of
+Gaussians of Metz et al. 2017, "Unrolled Generative Adversarial Networks" (arXiv:1611.02163):
+``data.name=gaussian_mixture`` with ``dim: 2`` puts the class means on a circle.
+
+Phases: ``critic`` and ``generator``, one optimizer each (``optim`` for both, ``task.args.critic_lr``
+for the critic's own rate; ``schedule`` for each over its own number of steps). An engine step
+trains one of them: ``n_critic`` critic steps, then one generator step, and again. The counter is
+the task's state (saved in checkpoints). Each step consumes one batch of data; a generator step
+uses only its size and sample indices.
+
+Noise: z for training sample ``i`` in epoch ``e`` is row ``i`` of a table drawn from a generator
+seeded by (seed, e), so it depends neither on the rank, the batch order nor the global RNG: two
+DDP processes with batch b see exactly the samples and noise of one process with batch 2b.
+
+Batches are ``(x, y, index)``: x (B, D) samples, y (B,) mixture component (used only by the
+evaluation), index (B,) the sample's position in its split (added by :meth:`Gan.prepare`).
+
+Evaluation (``val_*``): ``d_loss`` and ``g_loss`` on held-out data and fixed noise; ``quality``:
+the fraction of generated samples within 3 sigma of the nearest mixture component (means and the
+pooled sigma estimated from the labelled training data); ``modes``: how many components receive
+at least a quarter of the samples a uniform generator would give them (our threshold).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import Dataset, TensorDataset
+
+from danlu.errors import DanluError
+from danlu.registry import Registry
+from danlu.train.schema import ConfigError, doc_field
+from danlu.train.tasks import TASKS
+from danlu.train.tasks.base import Context, Optimization, StepOutput, Task
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from danlu.data import Splits
+    from danlu.train.config import TrainConfig
+
+NOISE_BLOCK = 1024  # noise rows drawn per seeded block: row i never depends on how many rows exist
+MODE_SHARE = 0.25  # a component is "covered" with >= this fraction of a uniform generator's share
+
+
+# ------------------------------------------------------------------------------ objectives
+class Objective:
+    """A GAN objective: the critic's and the generator's loss from critic scores (B, 1)."""
+
+    clips_critic: ClassVar[bool] = False  # clip critic weights after each critic step (WGAN)
+
+    def critic_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def generator_loss(self, fake: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+OBJECTIVES: Registry[type[Objective]] = Registry("gan objective")
+
+
+@OBJECTIVES.register("nonsaturating")
+class NonSaturating(Objective):
+    """Goodfellow et al. 2014 with the non-saturating generator loss -log D(G(z)) (their section 3)."""
+
+    def critic_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        return F.softplus(-real).mean() + F.softplus(fake).mean()  # -log sigmoid(real) - log(1 - sigmoid(fake))
+
+    def generator_loss(self, fake: Tensor) -> Tensor:
+        return F.softplus(-fake).mean()  # -log sigmoid(fake)
+
+
+@OBJECTIVES.register("wasserstein")
+class Wasserstein(Objective):
+    """Arjovsky et al. 2017: the critic maximises E[f(real)] - E[f(fake)] under weight clipping."""
+
+    clips_critic: ClassVar[bool] = True
+
+    def critic_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        return fake.mean() - real.mean()
+
+    def generator_loss(self, fake: Tensor) -> Tensor:
+        return -fake.mean()
+
+
+# ------------------------------------------------------------------------------ model
+class GAN(nn.Module):
+    """A generator (B, latent) -> (B, D) and a critic (B, D) -> (B, 1); ``forward(z)`` generates."""
+
+    def __init__(self, generator: nn.Module, critic: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+        self.critic = critic
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.generator(z)  # (B, D)
+
+
+def _unwrap(m: nn.Module) -> nn.Module:
+    return m.module if isinstance(m, DistributedDataParallel) else m
+
+
+def _net(spec: dict[str, Any], where: str, **sizes: int) -> nn.Module:
+    from danlu.models import create_model
+
+    try:
+        return create_model(spec["name"], **{**sizes, **spec.get("args", {})})
+    except TypeError as exc:
+        raise DanluError(f"{where}: model {spec['name']!r} rejected its args {spec.get('args', {})}: {exc}") from None
+
+
+# ------------------------------------------------------------------------------ the task
+@dataclass
+class GanArgs:
+    """Fields of the gan task (``task.args``)."""
+
+    latent_dim: int = doc_field(2, "size of the generator's input noise z ~ N(0, I)")
+    generator: dict[str, Any] = doc_field({"name": "mlp", "args": {"depth": 2, "width": 64}},
+                                          "the generator: a registered model and its args (in_features = "
+                                          "latent_dim and num_classes = the data dimension are filled in)")
+    critic: dict[str, Any] = doc_field({"name": "mlp", "args": {"depth": 2, "width": 64}},
+                                       "the critic: a registered model and its args (in_features = the data "
+                                       "dimension, num_classes = 1)")
+    objective: str = doc_field("nonsaturating", "nonsaturating (Goodfellow et al. 2014) or wasserstein "
+                                                "(Arjovsky et al. 2017, critic weights clipped)")
+    n_critic: int = doc_field(1, "critic steps per generator step (WGAN uses 5)")
+    clip: float = doc_field(0.01, "wasserstein: clip every critic weight to [-clip, clip] after a critic step")
+    critic_lr: float | None = doc_field(None, "the critic's learning rate (null: optim.lr)")
+
+
+@TASKS.register("gan")
+class Gan(Task):
+    """Generator and critic in turns (see the module docstring). Config sections read: data, optim, schedule."""
+
+    name: ClassVar[str] = "gan"
+    Args: ClassVar[type] = GanArgs
+    phases: ClassVar[tuple[str, ...]] = ("critic", "generator")
+    reads: ClassVar[tuple[str, ...]] = ("data", "optim", "schedule")
+    default_monitor: ClassVar[str] = "quality"
+
+    def __init__(self, args: GanArgs | None = None) -> None:
+        super().__init__(args)
+        self.check_args(self.args)
+        self.objective = OBJECTIVES.get(self.args.objective)()
+        self.critic_steps = 0  # critic steps since the last generator step: the n_critic counter
+        self.centers: Tensor | None = None  # (K, D) mixture means, from setup()
+        self.sigma = 1.0
+        self._noise: dict[int, tuple[int, Tensor]] = {}  # stream -> (epoch, table (rows, latent))
+
+    @classmethod
+    def check_args(cls, args: GanArgs, where: str = "task.args") -> None:
+        from danlu.models import MODELS, list_models
+
+        if args.objective not in OBJECTIVES:
+            raise ConfigError(f"{where}.objective: unknown gan objective {args.objective!r}; "
+                              f"valid: {', '.join(OBJECTIVES.names())}")
+        for key in ("latent_dim", "n_critic"):
+            if getattr(args, key) < 1:
+                raise ConfigError(f"{where}.{key} must be >= 1, got {getattr(args, key)}")
+        if not args.clip > 0 or (args.critic_lr is not None and not args.critic_lr > 0):
+            raise ConfigError(f"{where}: clip and critic_lr must be positive, got {args.clip}, {args.critic_lr}")
+        list_models()
+        for key in ("generator", "critic"):
+            spec = getattr(args, key)
+            if not isinstance(spec.get("name"), str) or not isinstance(spec.get("args", {}), dict) or \
+                    set(spec) - {"name", "args"}:
+                raise ConfigError(f"{where}.{key} must be {{name: MODEL, args: {{...}}}}, got {spec!r}")
+            if spec["name"] not in MODELS:
+                raise ConfigError(f"{where}.{key}.name: unknown model {spec['name']!r}; valid: "
+                                  f"{', '.join(MODELS.names())}")
+
+    @classmethod
+    def monitors(cls, cfg: TrainConfig) -> list[str]:
+        return ["d_loss", "g_loss", "quality", "modes"]
+
+    # -------------------------------------------------------------- building
+    def build_model(self, cfg: TrainConfig, splits: Splits) -> nn.Module:
+        dim = int(torch.tensor(splits.input_shape).prod()) if splits.input_shape else 1
+        return self.make_model(dim)
+
+    def make_model(self, dim: int) -> GAN:
+        """The generator and critic for data of dimension ``dim`` (uses the global RNG: seed first)."""
+        a = self.args
+        return GAN(_net(a.generator, "task.args.generator", in_features=a.latent_dim, num_classes=dim),
+                   _net(a.critic, "task.args.critic", in_features=dim, num_classes=1))
+
+    def build_optimizers(self, cfg: TrainConfig, model: nn.Module, total_steps: int) -> dict[str, Optimization]:
+        from danlu.train.build import build_optimization
+
+        critic_steps, generator_steps = self.phase_steps(total_steps)
+        c_opt, c_sched = build_optimization(cfg, model.critic, max(critic_steps, 1), lr=self.args.critic_lr)
+        g_opt, g_sched = build_optimization(cfg, model.generator, max(generator_steps, 1))
+        return {"critic": Optimization(c_opt, c_sched), "generator": Optimization(g_opt, g_sched)}
+
+    def phase_steps(self, total_steps: int) -> tuple[int, int]:
+        """How many of ``total_steps`` engine steps train the critic and the generator."""
+        n = self.args.n_critic
+        cycles, rest = divmod(total_steps, n + 1)
+        critic = cycles * n + min(rest, n)
+        return critic, total_steps - critic
+
+    # -------------------------------------------------------------- data
+    def prepare(self, ds: Dataset) -> Dataset:
+        """``(x, y)`` -> ``(x (N, D) flattened, y, index)``: the index keys the noise of each sample."""
+        if not isinstance(ds, TensorDataset) or len(ds.tensors) != 2:
+            raise DanluError("task gan needs a TensorDataset of (x (N, ...) samples, y (N,) mixture component)")
+        x, y = ds.tensors
+        return TensorDataset(x.reshape(len(x), -1), y, torch.arange(len(x)))
+
+    def setup(self, train: Dataset) -> None:
+        """The mixture's component means (K, D) and pooled standard deviation, from the labelled samples."""
+        x, y = train.tensors[0].float(), train.tensors[1]
+        if y.is_floating_point() or len(y) == 0:
+            raise DanluError("task gan measures mode coverage and needs integer component labels y (N,)")
+        comps = torch.unique(y)
+        self.centers = torch.stack([x[y == c].mean(0) for c in comps])  # (K, D)
+        resid = x - self.centers[torch.searchsorted(comps, y)]  # (N, D)
+        self.sigma = float(resid.pow(2).mean().sqrt())
+
+    def noise(self, index: Tensor, ctx: Context, *, stream: int, epoch: int) -> Tensor:
+        """z (B, latent_dim) for samples ``index`` (B,): the same for a sample, stream and epoch on every rank."""
+        cached = self._noise.get(stream)
+        need = int(index.max()) + 1
+        if cached is None or cached[0] != epoch or len(cached[1]) < need:
+            blocks = -(-need // NOISE_BLOCK)
+            table = torch.cat([torch.randn(NOISE_BLOCK, self.args.latent_dim, generator=torch.Generator().manual_seed(
+                ((ctx.seed * 1_000_003 + stream) * 1_000_033 + epoch) * 4_099 + b)) for b in range(blocks)])
+            self._noise[stream] = cached = (epoch, table.to(ctx.device))
+        return cached[1][index]
+
+    # -------------------------------------------------------------- steps
+    def stat_names(self) -> list[str]:
+        return ["d_loss", "g_loss"]
+
+    def wrap(self, model: nn.Module, wrap: Callable[[nn.Module], nn.Module]) -> nn.Module:
+        """Each network under its own DDP: a phase's backward then reduces only the network it trains."""
+        return GAN(wrap(model.generator), wrap(model.critic))
+
+    def next_phase(self) -> str:
+        return "critic" if self.critic_steps < self.args.n_critic else "generator"
+
+    def training_step(self, model: nn.Module, batch: Any, ctx: Context) -> StepOutput:
+        x, _, index = batch  # (B, D), (B,), (B,)
+        z = self.noise(index, ctx, stream=0, epoch=ctx.epoch)  # (B, latent)
+        stats = torch.zeros(4, device=x.device)  # (d_loss total, count, g_loss total, count)
+        if ctx.phase == "critic":
+            with torch.no_grad():
+                fake = _unwrap(model.generator)(z)  # (B, D)
+            scores = model.critic(torch.cat([x, fake]))  # (2B, 1): one forward, so DDP reduces once
+            loss = self.objective.critic_loss(scores[:len(x)], scores[len(x):])
+            stats[0], stats[1] = loss.detach().float(), 1.0
+        else:
+            fake = model.generator(z)  # (B, D)
+            loss = self.objective.generator_loss(_unwrap(model.critic)(fake))  # critic grads are zeroed after
+            stats[2], stats[3] = loss.detach().float(), 1.0
+        return StepOutput(loss, stats, fake.detach())
+
+    def on_step_end(self, ctx: Context) -> None:
+        if ctx.phase == "generator":
+            self.critic_steps = 0
+            return
+        self.critic_steps += 1
+        if self.objective.clips_critic and not ctx.skipped:
+            with torch.no_grad():
+                for p in ctx.model.critic.parameters():
+                    p.clamp_(-self.args.clip, self.args.clip)
+
+    # -------------------------------------------------------------- evaluation and use
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, loader: Iterable[Any], ctx: Context) -> dict[str, float]:
+        """Critic and generator losses, sample quality and covered modes (see the module docstring)."""
+        if self.centers is None:
+            raise DanluError("task gan: setup(train) must run before evaluate")
+        was_training = model.training
+        model.eval()
+        centers = self.centers.to(ctx.device)
+        k = len(centers)
+        sums = torch.zeros(4 + k, device=ctx.device, dtype=torch.float64)  # d, g, n, good, per-mode counts
+        for x, _, index in loader:
+            x, index = x.to(ctx.device), index.to(ctx.device)
+            z = self.noise(index, ctx, stream=1, epoch=0)  # fixed evaluation noise
+            with ctx.autocast():
+                fake = model.generator(z)  # (B, D)
+                real_s, fake_s = model.critic(x), model.critic(fake)  # (B, 1)
+            d = self.objective.critic_loss(real_s.float(), fake_s.float())
+            g = self.objective.generator_loss(fake_s.float())
+            dist, nearest = torch.cdist(fake.float(), centers).min(1)  # (B,), (B,)
+            good = dist <= 3 * self.sigma
+            counts = torch.bincount(nearest[good], minlength=k)  # (K,)
+            sums += torch.cat([torch.stack([d * len(x), g * len(x)]).double(),
+                               torch.tensor([len(x), int(good.sum())], device=ctx.device, dtype=torch.float64),
+                               counts.double()])
+        model.train(was_training)
+        ctx.all_reduce_sum(sums)
+        n = float(sums[2].clamp(min=1))
+        return {"d_loss": float(sums[0]) / n, "g_loss": float(sums[1]) / n, "quality": float(sums[3]) / n,
+                "modes": float((sums[4:] >= MODE_SHARE * n / k).sum())}
+
+    def predict(self, model: nn.Module, batch: Any) -> Tensor:
+        """Samples (B, D) for noise ``batch`` = z (B, latent_dim) or ``(z,)``."""
+        z = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return model.generator(z)
+
+    # -------------------------------------------------------------- checkpointed state
+    def state_dict(self) -> dict[str, Any]:
+        return {"critic_steps": self.critic_steps}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.critic_steps = int(state["critic_steps"])
