@@ -74,6 +74,30 @@ def load_checkpoint(path: str | pathlib.Path, map_location: str | torch.device =
     return state
 
 
+def load_module_state(module: torch.nn.Module, state: dict[str, Any], *, what: str = "model") -> None:
+    """``module.load_state_dict(state)``; weights that do not fit raise one line naming them.
+
+    A checkpoint written with another model config (another model, depth or width) has missing,
+    unexpected or differently shaped weights; torch's RuntimeError lists every key over many
+    lines. Here it is a :class:`CheckpointError` with the first few of each kind.
+    """
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {list(state[k].shape)} vs {list(v.shape)}" for k, v in own.items()
+              if k in state and isinstance(state[k], torch.Tensor) and state[k].shape != v.shape]
+
+    def few(keys: list[str]) -> str:
+        return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
+
+    parts = [f"{label}: {few(keys)}" for label, keys in
+             (("missing", missing), ("unexpected", unexpected), ("shape (checkpoint vs now)", shapes)) if keys]
+    if parts:
+        raise CheckpointError(f"the checkpoint's {what} weights do not fit this config's {what} ({'; '.join(parts)}); "
+                              f"resume with the config it was trained with, or start a new run in another --out")
+    module.load_state_dict(state)
+
+
 _DROP = object()
 _SCALARS = (bool, int, float, str, bytes, type(None), torch.Tensor, torch.dtype, torch.device)
 

@@ -43,7 +43,14 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from danlu.errors import DanluError
 from danlu.train import distributed as dist
 from danlu.train.build import check_precision
-from danlu.train.checkpoint import CheckpointManager, capture_rng, merge_state, plain_state, restore_rng
+from danlu.train.checkpoint import (
+    CheckpointManager,
+    capture_rng,
+    load_module_state,
+    merge_state,
+    plain_state,
+    restore_rng,
+)
 from danlu.train.config import TrainConfig, to_dict
 from danlu.train.log import RunLog
 from danlu.train.tasks import Context, Optimization, Task
@@ -360,7 +367,7 @@ class Engine:
 
     def restore(self, saved: dict[str, Any]) -> None:
         """Load every piece of state from a checkpoint, the RNG states last."""
-        self.model.load_state_dict(saved["model"])
+        load_module_state(self.model, saved["model"])  # a model that does not fit: one line naming the keys
         single = len(self.optimizers) == 1
         for k, o in self.optimizers.items():
             o.optimizer.load_state_dict(saved["optimizer"] if single else saved["optimizer"][k])
