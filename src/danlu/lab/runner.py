@@ -130,7 +130,30 @@ def run_meta(*, device: torch.device, seed: int, mode: str, started: _dt.datetim
         "platform": platform.platform(),
         "cpu_threads": torch.get_num_threads(),
         **thread_report(),
+        "git_commit": git_commit(),
     }
+
+
+def git_commit() -> str | None:
+    """danlu's commit (``abc1234567``, ``-dirty`` if src/ has uncommitted changes) in a git checkout, else None."""
+    import subprocess
+
+    pkg = pathlib.Path(__file__).resolve().parents[1]  # .../src/danlu
+
+    def git(*args: str) -> str | None:
+        try:
+            r = subprocess.run(["git", "-C", str(pkg), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    if not top or pathlib.Path(top).resolve() / "src" / "danlu" != pkg:  # an installed copy, or another repo
+        return None
+    head = git("rev-parse", "--short=10", "HEAD")
+    if head is None:
+        return None
+    return head + ("-dirty" if git("status", "--porcelain", "--untracked-files=no", "--", "src") else "")
 
 
 def run_lab(
