@@ -79,4 +79,14 @@ CASES = {
         ({"exact": True, "detected": 5, "injected": 5, "identical": None, "speedup": None}, None),
         ({"exact": True, "detected": 3, "injected": 5, "identical": None, "speedup": None}, False),
     ],
+    "data-fc": [
+        # gain +2.5 ± 0.6 points (as a fraction of accuracy), a baseline that learned (0.85 vs majority 0.55)
+        ({"gain": E(0.025, 0.006), "deep_acc": 0.85, "base_rate": 0.55}, True),
+        # the wide part adds nothing
+        ({"gain": E(0.0, 0.004), "deep_acc": 0.85, "base_rate": 0.55}, False),
+        # +1.4 ± 1.1 points: straddles the 1-point margin
+        ({"gain": E(0.014, 0.011), "deep_acc": 0.85, "base_rate": 0.55}, None),
+        # a deep baseline stuck at the majority class measures nothing, however large the gain
+        ({"gain": E(0.3, 0.01), "deep_acc": 0.56, "base_rate": 0.55}, None),
+    ],
 }
