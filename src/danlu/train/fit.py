@@ -38,8 +38,11 @@ class TensorBatches:
 
     One generator seeded with ``seed`` draws a permutation per epoch (epoch ``e`` uses its
     ``e+1``-th ``randperm``); an epoch is the ``len(x) // batch_size`` full batches of its
-    permutation (the remainder is dropped). The order depends on (seed, epoch) only, and the
-    global RNG is never touched. Batches are tuples of the tensors indexed on ``device``.
+    permutation (the remainder is dropped). A batch larger than the data takes all of it, one
+    batch per epoch, and the chain's first permutation goes unused (as in the lab cards' loop
+    before the engine, which drew a new permutation whenever a batch did not fit). The order
+    depends on (seed, epoch) only, and the global RNG is never touched. Batches are tuples of
+    the tensors indexed on ``device``.
     """
 
     def __init__(self, tensors: Sequence[Tensor], batch_size: int, *, seed: int,
@@ -49,13 +52,13 @@ class TensorBatches:
         self.n, self.batch_size, self.seed, self.device = len(self.tensors[0]), batch_size, seed, device
         if batch_size <= 0:
             raise DanluError(f"batch_size must be positive, got {batch_size}")
-        if self.n < batch_size:
-            raise DanluError(f"batch_size={batch_size} is larger than the {self.n} training samples")
+        if self.n == 0:
+            raise DanluError("fit: the training data is empty")
         self._gen = torch.Generator().manual_seed(seed)
         self._drawn, self._perm = -1, torch.empty(0, dtype=torch.long)
 
     def __len__(self) -> int:
-        return self.n // self.batch_size
+        return max(self.n // self.batch_size, 1)
 
     def permutation(self, epoch: int) -> Tensor:
         """The permutation of ``epoch`` (n,)."""
@@ -66,7 +69,8 @@ class TensorBatches:
         return self._perm
 
     def epoch(self, epoch: int, skip: int) -> Iterator[tuple[Tensor, ...]]:
-        perm, b = self.permutation(epoch), self.batch_size
+        b = self.batch_size
+        perm = self.permutation(epoch + 1 if self.n < b else epoch)
         for i in range(skip, len(self)):
             idx = perm[i * b:(i + 1) * b].to(self.device)
             yield tuple(t[idx] for t in self.tensors)  # (B, ...) each

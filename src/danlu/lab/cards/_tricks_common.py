@@ -1,8 +1,9 @@
-"""Shared pieces of the training-tricks cards: data, a short training loop, evaluation, calibration.
+"""Shared pieces of the training-tricks cards: data, a short training run, evaluation, calibration.
 
-One loop for every card, readable top to bottom: sample a batch (order fixed by ``seed``), forward,
-loss, backward, optimizer step, schedule step, record the loss and the lr. Cards differ only in
-what they pass in (model, optimizer, schedule, loss) and what they measure.
+Every card trains through :func:`train`, a thin front to danlu's training engine
+(:func:`danlu.train.fit`): batches in an order fixed by ``seed``, forward, loss, backward,
+optimizer step, schedule step, the loss and the lr recorded. Cards differ only in what they pass
+in (model, optimizer, schedule, loss) and what they measure.
 """
 
 from __future__ import annotations
@@ -56,12 +57,14 @@ def train(model: nn.Module, data: TensorDataset, *, steps: int, batch_size: int,
     same ``seed`` see the same batches in the same order. ``eval_fn(model)`` runs (in eval mode) at
     step 0, every ``eval_every`` steps and at the end; ``snapshot_at`` lists 0-based steps after
     which a copy of the weights is kept (snapshot ensembles).
+
+    The steps run on danlu's training engine (:func:`danlu.train.fit`, the classification task with
+    ``loss_fn``), with the NaN guard off so a diverging run is recorded as it happened.
     """
-    device = device or torch.device("cpu")
-    x_all, y_all = (t.to(device) for t in data.tensors)
-    n = len(x_all)
-    g = torch.Generator().manual_seed(seed)
-    perm, pos = torch.randperm(n, generator=g), 0
+    from danlu.train import fit
+    from danlu.train.config import LoopConfig
+    from danlu.train.tasks.classification import Classification
+
     run, snaps = Run(), set(snapshot_at)
 
     def evaluate(step: int) -> None:
@@ -71,26 +74,22 @@ def train(model: nn.Module, data: TensorDataset, *, steps: int, batch_size: int,
                 run.evals.append({"step": step, **eval_fn(model)})
             model.train()
 
-    model.train()
-    evaluate(0)
-    for step in range(steps):
-        if pos + batch_size > n:
-            perm, pos = torch.randperm(n, generator=g), 0
-        idx = perm[pos:pos + batch_size].to(device)
-        pos += batch_size
-        x, y = x_all[idx], y_all[idx]                    # (B, ...), (B,)
-        loss = loss_fn(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        run.lrs.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        if schedule is not None:
-            schedule.step()
-        run.losses.append(loss.item())
+    def record(event: str, engine: Any) -> None:
+        if event != "step":
+            return
+        step = engine.last.step - 1  # 0-based
+        run.lrs.append(engine.last.lr)  # the lr this step used
+        run.losses.append(engine.last.loss.item())
         if step in snaps:
             run.snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
         if eval_every and (step + 1) % eval_every == 0 and step + 1 < steps:
             evaluate(step + 1)
+
+    model.train()
+    evaluate(0)
+    fit(Classification(loss_fn=loss_fn), model, data, steps=steps, seed=seed, device=device or torch.device("cpu"),
+        batch_size=batch_size, optimizer=optimizer, schedule=schedule, loop=LoopConfig(nan_guard=False),
+        callbacks=[record])
     evaluate(steps)
     model.eval()
     return run
