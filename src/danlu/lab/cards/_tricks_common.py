@@ -1,9 +1,8 @@
-"""Shared pieces of the training-tricks cards: data, a short training run, evaluation, calibration.
+"""Shared pieces of the training-tricks cards: data, a short training loop, evaluation, calibration.
 
-Every card trains through :func:`train`, a thin front to danlu's training engine
-(:func:`danlu.train.fit`): batches in an order fixed by ``seed``, forward, loss, backward,
-optimizer step, schedule step, the loss and the lr recorded. Cards differ only in what they pass
-in (model, optimizer, schedule, loss) and what they measure.
+One loop for every card, readable top to bottom: sample a batch (order fixed by ``seed``), forward,
+loss, backward, optimizer step, schedule step, record the loss and the lr. Cards differ only in
+what they pass in (model, optimizer, schedule, loss) and what they measure.
 """
 
 from __future__ import annotations
