@@ -17,6 +17,7 @@ Checkpoints are written atomically; --resume continues the newest one bit-for-bi
 examples:
   danlu train                                   # the default MNIST-5k CNN run
   danlu train --print-config                    # show the resolved config with field docs
+  danlu train task.name=gan --print-config      # a task's own fields (task.args), documented
   danlu train configs/digits_mlp.yaml optim.lr=0.01 loop.epochs=3
   danlu train configs/mnist5k_cnn.yaml loop.precision=bf16 loop.ema_decay=0.999
   danlu train --out runs/a --resume             # continue runs/a from its newest checkpoint
@@ -30,7 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", nargs="?", default=None, metavar="CONFIG",
                    help="YAML config file (default: the embedded MNIST-5k CNN config)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides such as optim.lr=0.01")
-    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config, every field documented (the task's own too), and exit")
     p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
                    help="continue from the newest checkpoint in the run folder (or from CKPT)")
     p.add_argument("--nproc", type=int, default=1, metavar="N",
