@@ -89,4 +89,10 @@ CASES = {
         # a deep baseline stuck at the majority class measures nothing, however large the gain
         ({"gain": E(0.3, 0.01), "deep_acc": 0.56, "base_rate": 0.55}, None),
     ],
+    "sys-ddp": [
+        ({"drift": 3.8e-7, "control": 0.37}, True),
+        ({"drift": 2e-3, "control": 0.37}, False),       # DDP is not the bigger batch
+        ({"drift": 1e-4, "control": 0.37}, False),       # the margin itself is not "within"
+        ({"drift": 3.8e-7, "control": 5e-3}, None),      # the control cannot be told apart either
+    ],
 }
