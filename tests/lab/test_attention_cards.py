@@ -144,3 +144,31 @@ def test_mha_sequential_ops_are_counted_by_hooks():
     assert M._sequential_ops("RNN", 4, 3, 2, depth=2, n=13) == 13
     assert M._sequential_ops("CNN", 4, 3, 2, depth=3, n=13) == 3
     assert M._sequential_ops("self-attention", 4, 3, 2, depth=2, n=13) == 2
+
+
+# --- att-gau --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dim,depth,qk", [(32, 1, 16), (64, 2, 32), (24, 1, 8)])
+def test_gau_arms_have_equal_parameters(dim, depth, qk):
+    from danlu.lab.cards import attention_gau as G
+
+    b = {"dim": dim, "depth": depth, "heads": 4, "qk_dim": qk}
+    hidden = G.matched_ffn_hidden(12, b)
+    pg, pm = G._params(G.build("GAU", 12, b)), G._params(G.build("MHA+FFN", 12, b, hidden))
+    assert abs(pg - pm) <= 2 * dim + 1                       # within one FFN hidden unit's parameters
+    assert len(G.build("GAU", 12, b).layers) == 2 * depth    # two GAU layers per MHA+FFN block
+
+
+def test_gau_models_map_tokens_to_logits_causally():
+    from danlu.lab.cards import attention_gau as G
+
+    b = {"dim": 16, "depth": 1, "heads": 2, "qk_dim": 8}
+    torch.manual_seed(0)
+    for arm in G.ARMS:
+        m = G.build(arm, 10, b).eval()
+        x = torch.randint(0, 10, (2, 7))
+        y = m(x)
+        assert y.shape == (2, 7, 10)
+        x2 = x.clone()
+        x2[:, -1] = (x2[:, -1] + 1) % 10                     # changing the last token leaves earlier logits alone
+        assert torch.allclose(m(x2)[:, :-1], y[:, :-1], atol=1e-6), arm

@@ -94,4 +94,16 @@ CASES = {
         ({**_MHA, "time_slope": {"CNN": E(0.85, 0.1), "RNN": E(1.05, 0.05), "self-attention": E(1.1, 0.1)}}, False),
         ({**_MHA, "time_slope": {"CNN": E(0.85, 0.1), "RNN": E(1.05, 0.05), "self-attention": E(1.4, 0.5)}}, None),
     ],
+    "att-gau": [
+        ({"quality_gap": E(-0.01, 0.02), "cost_ratio": L(0.85, 1.05), "baseline_accuracy": E(0.99, 0.01), "chance": 0.125},
+         True),
+        ({"quality_gap": E(-0.30, 0.10), "cost_ratio": L(0.85, 1.05), "baseline_accuracy": E(0.99, 0.01), "chance": 0.125},
+         False),                                                       # GAU clearly worse
+        ({"quality_gap": E(-0.01, 0.02), "cost_ratio": L(1.30, 1.05), "baseline_accuracy": E(0.99, 0.01), "chance": 0.125},
+         False),                                                       # GAU costlier
+        ({"quality_gap": E(-0.18, 0.19), "cost_ratio": L(0.85, 1.05), "baseline_accuracy": E(0.99, 0.01), "chance": 0.125},
+         None),                                                        # gap interval straddles -0.05
+        ({"quality_gap": E(0.0, 0.01), "cost_ratio": L(0.85, 1.05), "baseline_accuracy": E(0.13, 0.01), "chance": 0.125},
+         None),                                                        # baseline at chance: nothing learned
+    ],
 }
