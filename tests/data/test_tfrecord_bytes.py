@@ -138,4 +138,4 @@ def test_tfrecord_package_file_reads_as_the_package_reads_it(tmp_path, batch_siz
         assert int(g["label"]) == int(w["label"][0]) and g["label"].dtype == np.int64
         assert g["x"].dtype == np.float32 and np.array_equal(g["x"], w["x"])
     if batch_size is None:
-        assert ds.decode._layouts.hits >= 30  # plans (one per label varint width) decoded them
+        assert ds.decode.decoder._layouts.hits >= 30  # plans (one per label varint width) decoded them

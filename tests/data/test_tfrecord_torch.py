@@ -150,3 +150,43 @@ def test_corrupt_record_error_survives_pickling_and_one_message_rebuilds():
     assert (again.path, again.offset, again.reason) == (e.path, e.offset, e.reason)
     other = CorruptRecordError("something else")
     assert (other.path, other.offset, str(other)) == ("", -1, "something else")
+
+
+def test_batch_pickles_small_tensors_inline_and_large_ones_by_shared_memory(monkeypatch):
+    """Out of a DataLoader worker (ForkingPickler) a Decoded's tensors travel inside the pickle; a plain
+    dict's go to shared memory (one file each). Values, dtypes and the bytes list survive."""
+    from multiprocessing.reduction import ForkingPickler
+
+    import danlu.data.tfrecord.convert as C
+
+    small = {"x": torch.arange(12, dtype=torch.float32).reshape(3, 4), "y": torch.tensor([1, 2, 3]),
+             "img": [b"a", b"bc", b"d"]}
+    plain = {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in small.items()}
+    ForkingPickler.dumps(plain)
+    assert plain["x"].is_shared()  # the default: moved to shared memory
+    batch = C.Decoded({k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in small.items()})
+    back = ForkingPickler.loads(ForkingPickler.dumps(batch))
+    assert type(back) is C.Decoded and not batch["x"].is_shared()
+    for k in ("x", "y"):
+        assert back[k].dtype == small[k].dtype and torch.equal(back[k], small[k])
+    assert back["img"] == small["img"]
+    monkeypatch.setattr(C, "INLINE_MAX", 40)  # x is 48 bytes: over the limit, shared as usual
+    big = C.Decoded({"x": small["x"].clone(), "y": small["y"].clone()})
+    back = ForkingPickler.loads(ForkingPickler.dumps(big))
+    assert big["x"].is_shared() and not big["y"].is_shared() and torch.equal(back["x"], small["x"])
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")
+@pytest.mark.parametrize("output", ["numpy", "torch"])
+def test_default_collate_of_dataset_records_is_a_decoded_batch(tmp_path, output):
+    from danlu.data.tfrecord.convert import Decoded
+
+    p = tmp_path / "d.tfrecord"
+    write_records(p, _recs(20))
+    # numpy output: default_collate refuses numpy object arrays (bytes features); torch output has bytes
+    spec = SPEC if output == "torch" else {k: v for k, v in SPEC.items() if k not in ("img", "pair")}
+    ds = TFRecordDataset(p, decode=spec, output=output)
+    assert all(type(r) is Decoded for r in ds)
+    batches = list(DataLoader(ds, batch_size=8, num_workers=2, multiprocessing_context="fork"))
+    assert all(type(b) is Decoded for b in batches) and sorted(len(b["label"]) for b in batches) == [2, 2, 8, 8]
+    assert sorted(torch.cat([b["label"] for b in batches]).tolist()) == [i * 1000 for i in range(20)]

@@ -4,6 +4,12 @@ torch has no string tensors and ``torch.utils.data.default_collate`` refuses num
 so bytes features leave as ``bytes`` (a ``FixedLenFeature([], "bytes")``) or lists of ``bytes``
 (any other shape, and every batched column); ``default_collate`` gathers those into lists.
 
+Records and batches from ``TFRecordDataset`` are :class:`Decoded` dicts: out of a DataLoader worker
+their tensors travel inside the pickle instead of one shared-memory file each (measured: 2 small
+tensors a batch, 4-5 ms by shared memory vs 0.6 ms inline on a busy 2-core machine).
+``default_collate`` builds its batch with the type of the first record, so a DataLoader batch of
+``Decoded`` records is a ``Decoded`` too.
+
 :func:`collate` is a faster ``collate_fn`` for per-record numpy output: it stacks each feature
 with one ``numpy.stack`` and makes one tensor of it, where ``default_collate`` makes a tensor per
 record and stacks the tensors (a few µs per record and feature).
@@ -49,7 +55,7 @@ def to_torch(parsed: Mapping[str, Any]):
 
 
 def record_to_torch(decoder) -> Callable[[bytes], dict[str, Any]]:
-    """``record -> {name: tensor | bytes}`` for an :class:`~danlu.data.tfrecord.spec.ExampleDecoder`
+    """``record -> Decoded({name: tensor | bytes})`` for an :class:`~danlu.data.tfrecord.spec.ExampleDecoder`
     of an Example spec: one ``torch.from_numpy`` per numeric feature and nothing else per record.
 
     The decoder's arrays are always its own writable, contiguous copies (plans, fast paths and the
@@ -62,7 +68,7 @@ def record_to_torch(decoder) -> Callable[[bytes], dict[str, Any]]:
     strs = tuple(f.name for f in decoder.fields if f.np_dtype is object)
 
     def convert(record: bytes) -> dict[str, Any]:
-        d = decoder(record)
+        d = Decoded(decoder(record))
         for k in nums:
             d[k] = from_numpy(d[k])
         for k in strs:
@@ -73,16 +79,56 @@ def record_to_torch(decoder) -> Callable[[bytes], dict[str, Any]]:
     return convert
 
 
+#: Tensors up to this size cross a process boundary inside the pickle; larger ones by shared memory.
+INLINE_MAX = 4 << 20
+
+
+class Decoded(dict):
+    """A batch (``{name: tensor | array | list}``) that crosses process boundaries as one plain pickle.
+
+    A DataLoader worker hands each tensor to the main process through shared memory: a new shared
+    file per tensor and its descriptor passed over a socket, a few ms per tensor on a busy machine,
+    more than decoding the batch. A ``Decoded`` pickles its CPU tensors (up to ``INLINE_MAX`` bytes)
+    as numpy arrays inside the pickle and rebuilds them as tensors on arrival (``torch.from_numpy``,
+    no copy); everything else pickles as usual. Otherwise it is a ``dict``.
+    """
+
+    def __reduce__(self):
+        import torch
+
+        plain, tensors = {}, []
+        for k, v in self.items():
+            if (isinstance(v, torch.Tensor) and v.device.type == "cpu" and not v.requires_grad
+                    and v.nbytes <= INLINE_MAX):
+                try:
+                    v = v.contiguous().numpy()
+                except (RuntimeError, TypeError):  # a dtype numpy lacks (bfloat16): as usual
+                    plain[k] = v
+                    continue
+                tensors.append(k)
+            plain[k] = v
+        return _rebuild_decoded, (plain, tuple(tensors))
+
+
+def _rebuild_decoded(plain: dict, tensors: tuple) -> Decoded:
+    import torch
+
+    for k in tensors:
+        plain[k] = torch.from_numpy(plain[k])
+    return Decoded(plain)
+
+
 def collate(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """``collate_fn`` for per-record dicts of numpy arrays (``output="numpy"``): each numeric feature
     -> one ``(B, *shape)`` tensor (``numpy.stack`` then ``torch.from_numpy``); bytes features -> a
     list of ``B`` values; features whose shapes differ between records (VarLen) -> a list of tensors.
+    Returns a :class:`Decoded` (from a DataLoader worker its tensors travel inside the pickle).
     """
     import torch
 
     if not batch:
-        return {}
-    out: dict[str, Any] = {}
+        return Decoded()
+    out = Decoded()
     for k, v0 in batch[0].items():
         col = [r[k] for r in batch]
         if not isinstance(v0, np.ndarray):  # already converted (tensors, bytes): leave to torch

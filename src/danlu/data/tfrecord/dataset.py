@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from danlu.data.tfrecord import compression as _comp
-from danlu.data.tfrecord.convert import record_to_torch, to_torch
+from danlu.data.tfrecord.convert import Decoded, record_to_torch, to_torch
 from danlu.data.tfrecord.crc import crc32c, unmask_crc
 from danlu.data.tfrecord.errors import CorruptRecordError
 from danlu.data.tfrecord.index import build_index, read_index
@@ -54,9 +54,17 @@ def _decoder(decode: Any, output: str) -> Callable[[bytes], Any]:
         raise DanluError(f"decode must be None (raw bytes), a feature spec dict or a callable, got {type(decode).__name__}")
     if output == "torch" and decode is not None:
         if isinstance(fn, ExampleDecoder) and fn.seq_fields is None:
-            return record_to_torch(fn)  # one torch.from_numpy per numeric feature, bytes as bytes
-        return lambda r: to_torch(fn(r))
-    return fn
+            out = record_to_torch(fn)  # one torch.from_numpy per numeric feature, bytes as bytes
+        else:
+            def out(r):
+                return to_torch(fn(r))
+    elif isinstance(decode, Mapping):
+        def out(r):
+            return Decoded(fn(r))  # out of a DataLoader worker: one plain pickle (convert.py)
+    else:
+        return fn
+    out.decoder = fn  # the ExampleDecoder (or the user's callable) underneath
+    return out
 
 
 def _paths(paths: str | os.PathLike | Sequence) -> list[str]:
@@ -129,7 +137,9 @@ class TFRecordDataset(IterableDataset):
             if batch_size < 1:
                 raise DanluError(f"batch_size must be >= 1, got {batch_size}")
             batch_dec = ExampleDecoder(decode).decode_batch
-            self._batch = (lambda rs: to_torch(batch_dec(rs))) if output == "torch" else batch_dec
+            # a Decoded: out of a DataLoader worker its tensors travel inside the pickle (convert.py)
+            self._batch = ((lambda rs: Decoded(to_torch(batch_dec(rs)))) if output == "torch"
+                           else (lambda rs: Decoded(batch_dec(rs))))
         self.batch_size = batch_size
         self.paths = _paths(paths)
         if split not in ("records", "shards"):
