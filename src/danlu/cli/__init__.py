@@ -60,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     (``danlu VERB: interrupted``, exit 130) and warnings (one line ``danlu VERB: warning: ...``,
     no source line).
     """
+    from danlu.cli.launch import quiet_worker_signals
+
+    quiet_worker_signals()  # in a torchrun worker: Ctrl-C ends it without a traceback
     verb = "?"
     try:
         parser = build_parser()
@@ -80,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if msg is None:
             raise
         _print_error(f"danlu {verb}: error: {msg}")
-        return 2
+        return int(getattr(exc, "exit_code", 2))
 
 
 def error_line(exc: BaseException) -> str | None:

@@ -11,8 +11,11 @@ Train a supervised model from a YAML config, or with no config the embedded defa
 (a small CNN on MNIST-5k, CPU, about a minute), and print the final metrics.
 
 Overrides are `section.key=value` (values parsed as YAML). The run folder (--out, or
-out_dir in the config) gets config.yaml, log.jsonl, metrics.json and checkpoints/.
-Checkpoints are written atomically; --resume continues the newest one bit-for-bit.
+out_dir in the config) gets config.yaml, log.jsonl, metrics.json and checkpoints/; a folder
+holding anything else is refused, so a file of yours is never overwritten. Checkpoints are
+written atomically; --resume continues the newest one bit-for-bit (an error if there is none;
+--resume auto starts when there is none); a checkpoint that does not fit the config's model
+is refused naming the mismatched weights.
 
 examples:
   danlu train                                   # the default MNIST-5k CNN run
@@ -21,6 +24,7 @@ examples:
   danlu train configs/digits_mlp.yaml optim.lr=0.01 loop.epochs=3
   danlu train configs/mnist5k_cnn.yaml loop.precision=bf16 loop.ema_decay=0.999
   danlu train --out runs/a --resume             # continue runs/a from its newest checkpoint
+  danlu train cfg.yaml --out runs/b --resume auto         # resume if runs/b has a checkpoint, else start
   danlu train configs/mnist5k_cnn.yaml --nproc 2          # 2 processes (DDP, gloo on CPU)
   torchrun --nnodes 2 --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint HOST:29400 \\
       -m danlu train cfg.yaml --out /shared/run           # several machines
@@ -33,8 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides such as optim.lr=0.01")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved config, every field documented (the task's own too), and exit")
-    p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
-                   help="continue from the newest checkpoint in the run folder (or from CKPT)")
+    p.add_argument("--resume", nargs="?", const="newest", default=None, metavar="auto|CKPT",
+                   help="continue from the newest checkpoint in the run folder (an error if there is none); "
+                        "--resume auto: resume if there is one, else start; --resume CKPT: from that file")
     p.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="run N processes on this machine with DDP (launches torchrun)")
     p.add_argument("--out", default=None, metavar="DIR", help="run folder (overrides out_dir)")
@@ -71,15 +76,18 @@ def _split(args: argparse.Namespace) -> tuple[str | None, list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     import pathlib
-    import subprocess
 
+    from danlu.cli.paths import check_input_file
     from danlu.errors import UsageError
     from danlu.train.config import apply_overrides, from_dict, load_config, to_yaml
+    from danlu.train.run_dir import AUTO, CHECKED_ENV, NEWEST, checked_by_parent, plan_run
 
     config, overrides = _split(args)
-    if args.resume not in (None, "auto") and "=" in args.resume and not pathlib.Path(args.resume).exists():
+    if args.resume not in (None, AUTO, NEWEST) and "=" in args.resume and not pathlib.Path(args.resume).exists():
         overrides.insert(0, args.resume)  # `--resume key=value`: the value was an override, not a file
-        args.resume = "auto"
+        args.resume = NEWEST
+    if config is not None:
+        check_input_file(config, what="config file", pattern="*.y*ml")  # a folder "is a directory", not missing
     if args.out is not None:
         overrides.append(f"out_dir={args.out}")
     if args.device is not None:
@@ -94,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         from danlu.train.checkpoint import CheckpointManager, load_checkpoint
 
         out_dir = pathlib.Path(load_config(None, overrides).out_dir)
-        path = (pathlib.Path(args.resume) if args.resume != "auto"
+        path = (pathlib.Path(args.resume) if args.resume not in (AUTO, NEWEST)
                 else CheckpointManager(out_dir / "checkpoints").latest())
         cfg = (apply_overrides(from_dict(load_checkpoint(path)["config"]), overrides) if path is not None
                else load_config(None, overrides))
@@ -103,21 +111,22 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(to_yaml(cfg), end="")
         return 0
+    # the run folder: refuse a user's folder, "nothing to resume", what --resume means (run_dir.py)
+    resume = plan_run(cfg.out_dir, args.resume, is_main=_is_main() and not checked_by_parent())
 
     if args.nproc > 1:
-        from danlu.train.distributed import torchrun_command
+        from danlu.cli.launch import run_torchrun
 
         argv = ["train", *([config] if config else []), *overrides]
         if args.resume is not None:
             argv += ["--resume", args.resume]
-        return subprocess.call(torchrun_command(args.nproc, argv))
+        return run_torchrun(args.nproc, argv, env={CHECKED_ENV: "1"})
 
     from rich.console import Console
 
     from danlu.train import Trainer
     from danlu.train.log import summary_table
 
-    resume = True if args.resume == "auto" else args.resume
     result = Trainer(cfg).fit(resume=resume)
     if _is_main():
         console = Console()
