@@ -142,7 +142,8 @@ def test_key_orders_of_one_length_each_get_a_plan():
     for r in recs:
         _check(dec, r, _reference(r))
     lp = dec._layouts
-    assert len(lp.plans) == 1 and len(lp.alts[len(recs[0])]) == 5
+    assert len(lp.plans) == 1 and len(lp.layouts[len(recs[0])]) == 6
+    assert lp.plans[len(recs[0])].__name__ == "by_byte"  # structural bytes tell the 6 layouts apart
     assert lp.hits == 54 and lp.misses == 6  # one compile per order, every other record by a plan
 
 

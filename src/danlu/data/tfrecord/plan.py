@@ -172,17 +172,57 @@ def compile_plan(fields, rec: bytes) -> Callable[[bytes], dict[str, np.ndarray] 
             _CODE.clear()
         code = _CODE[src] = compile(src, "<tfrecord record plan>", "exec")
     exec(code, ns)  # noqa: S102  (defines `decode` in ns)
-    return ns["decode"]
+    decode = ns["decode"]
+    decode.structural, decode.sample = structural, rec  # for telling layouts of one length apart
+    return decode
+
+
+def _entry(plans: list[Callable]) -> Callable:
+    """One callable for the plans of one record length: the plan itself; or, for several layouts, a
+    small decision tree on bytes that are structural in every layout of a branch (a record fits at
+    most the plan its bytes lead to); where no byte tells a branch's layouts apart, each in turn."""
+    if len(plans) == 1:
+        return plans[0]
+    common = plans[0].structural
+    for p in plans[1:]:
+        common = np.intersect1d(common, p.structural, assume_unique=True)
+    if len(common):
+        vals = np.stack([np.frombuffer(p.sample, np.uint8)[common] for p in plans])  # (plans, positions)
+        groups = [len(set(vals[:, c].tolist())) for c in range(vals.shape[1])]
+        best = int(np.argmax(groups))
+        if groups[best] > 1:
+            pos = int(common[best])
+            branches: dict[int, list[Callable]] = {}
+            for p in plans:
+                branches.setdefault(p.sample[pos], []).append(p)
+            get = {byte: _entry(group) for byte, group in branches.items()}.get
+
+            def by_byte(rec):
+                node = get(rec[pos])
+                return None if node is None else node(rec)
+            return by_byte
+    layouts = tuple(plans)
+
+    def in_turn(rec):
+        for p in layouts:
+            try:
+                out = p(rec)
+            except FALLBACK:
+                continue
+            if out is not None:
+                return out
+        return None
+    return in_turn
 
 
 class RecordPlans:
     """Compiled plans for an Example spec of fixed-size features (numbers or bytes), by record length.
 
-    ``plans[length]`` is the plan tried first; other layouts of the same length (another key order,
-    as writers whose maps iterate in hash order produce; other varint widths) wait in
-    ``alts[length]``, and one that fits a record moves to the front. At most ``PER_LENGTH`` layouts
-    are compiled per length. Records whose layouts rarely repeat (variable-size images: fewer than
-    4 hits per compile after 64 compiles) switch the cache off; those records take the general path.
+    ``layouts[length]`` holds the plans of the layouts seen at that length (other key orders, as
+    writers whose maps iterate in hash order produce; other varint widths), at most ``PER_LENGTH``;
+    ``plans[length]`` is one callable over them (:func:`_entry`). Records whose layouts rarely repeat
+    (variable-size images: fewer than 4 hits per compile after 64 compiles) switch the cache off;
+    those records take the general path.
     """
 
     MAX = 256
@@ -191,7 +231,7 @@ class RecordPlans:
     def __init__(self, fields) -> None:
         self.fields = fields
         self.plans: dict[int, Callable] = {}
-        self.alts: dict[int, list[Callable]] = {}
+        self.layouts: dict[int, list[Callable]] = {}
         self.tries: dict[int, int] = {}
         self.hits = self.misses = 0
         self.enabled = all(f.plannable for f in fields)
@@ -210,20 +250,8 @@ class RecordPlans:
         return self.other(rec)
 
     def other(self, rec: bytes) -> dict[str, np.ndarray] | None:
-        """The first plan of this length did not fit ``rec`` (or there is none): try the others, then
-        compile one for its layout. None: the caller takes the general path."""
-        length = len(rec)
-        alts = self.alts.get(length)
-        if alts:
-            for k, p in enumerate(alts):
-                try:
-                    out = p(rec)
-                except FALLBACK:
-                    continue
-                if out is not None:
-                    alts[k], self.plans[length] = self.plans[length], p
-                    self.hits += 1
-                    return out
+        """No plan of this length fits ``rec`` (or there is none yet): compile one for its layout.
+        None: the caller takes the general path."""
         if not self.enabled:
             return None
         self.misses += 1  # a compile, or a record no plan of a full length fits
@@ -232,8 +260,9 @@ class RecordPlans:
             return None
         if len(self.tries) >= self.MAX:
             self.plans.clear()
-            self.alts.clear()
+            self.layouts.clear()
             self.tries.clear()
+        length = len(rec)
         n = self.tries.get(length, 0)
         if n >= self.PER_LENGTH:
             return None
@@ -245,8 +274,7 @@ class RecordPlans:
             out = None
         if out is None:
             return None
-        old = self.plans.get(length)
-        if old is not None:
-            self.alts.setdefault(length, []).append(old)
-        self.plans[length] = plan
+        layouts = self.layouts.setdefault(length, [])
+        layouts.append(plan)
+        self.plans[length] = _entry(layouts)
         return out
