@@ -52,3 +52,71 @@ def test_tfrecord_without_its_peer_is_not_held(tmp_path, monkeypatch):
     res = _tfrecord(tmp_path, monkeypatch, hide_peer=True)
     assert res.held is None and "not installed" in res.reason
     assert not res.effects
+
+
+def _sys_hw(tmp_path):
+    from danlu.lab.cards import systems_hw
+
+    budget = {"sizes": [16, 64], "min_time": 0.01, "mib": 4, "rounds": 3}
+    return systems_hw.sys_hw(_ctx(budget, tmp_path, "sys-hw"))
+
+
+def test_sys_hw_copy_row_is_not_zeros(tmp_path):
+    """Issue 22: the copy row read 0 FLOP/byte, 0 GFLOP/s, 0 roofline, with its GB/s in a column of its own.
+
+    Every kernel row now carries GB/s, and the copy row carries no FLOP numbers at all (a copy does none).
+    """
+    res = _sys_hw(tmp_path)
+    rows = {r["kernel"]: r for r in res.table}
+    copy = rows["copy"]
+    assert copy["GB/s"] > 0 and copy["GB/s median"] > 0
+    assert not {"FLOP/byte", "GFLOP/s best", "GFLOP/s median", "of compute ceiling"} & set(copy)
+    for name in ("matmul n=16", "matmul n=64", "add"):
+        assert rows[name]["GB/s"] > 0 and rows[name]["GFLOP/s best"] > 0 and rows[name]["FLOP/byte"] > 0
+    assert any(k.startswith("compute ceiling: ") for k in rows)
+    assert "growth, smallest to largest matmul" in res.effects
+
+
+def test_sys_hw_is_judged_against_an_independent_ceiling(tmp_path, monkeypatch):
+    """The compute ceiling is the nominal/datasheet peak, not the card's own best matmul: with a
+    ceiling 1000x above what any CPU does, the matmul part must fail (or be inconclusive when the
+    machine is busy), never hold."""
+    from danlu.systems import hardware
+    from danlu.systems.peaks import Peak
+
+    monkeypatch.setattr(hardware, "cpu_nominal_peak", lambda threads: Peak("huge CPU", {"float32": 1e17}, 0.0, "test"))
+    res = _sys_hw(tmp_path)
+    assert res.held is not True
+    est = res.effects["largest matmul, fraction of the compute ceiling"][0]
+    assert est.hi < 0.25
+
+
+def test_timing_has_rounds_and_a_cpu_share():
+    from danlu.systems.hardware import measure_matmul
+
+    p = measure_matmul(32, min_time=0.01, rounds=4)
+    assert len(p.samples) == 4 and p.seconds == min(p.samples) > 0
+    assert p.cpu_share is not None and 0 < p.cpu_share <= 1.5  # CPU time / (wall x threads)
+
+
+def test_small_kernels_are_timed_in_batches():
+    """A call far shorter than the batch time is repeated until a batch lasts it (timer resolution)."""
+    from danlu.systems.hardware import _calls_per_batch
+
+    assert _calls_per_batch(lambda: None, torch.device("cpu"), 1e-3) >= 100
+    assert _calls_per_batch(lambda: sum(range(200_000)), torch.device("cpu"), 1e-4) == 1
+
+
+def test_contended_report_is_flagged():
+    from danlu.systems.hardware import HardwareReport, KernelPoint
+
+    def kp(name, share):
+        return KernelPoint(name, 1.0, 1.0, 1.0, "float32", (1.0,), share)
+
+    busy = HardwareReport("cpu", "x", "float32", [kp("matmul n=8", 0.3), kp("matmul n=64", 0.45)],
+                          kp("copy", 0.5), kp("add", 0.6), None)
+    idle = HardwareReport("cpu", "x", "float32", [kp("matmul n=64", 0.97)], kp("copy", 0.99), kp("add", 0.98), None)
+    assert busy.contended and busy.cpu_share == 0.45
+    assert not idle.contended and idle.cpu_share == 0.97
+    gpu = HardwareReport("cuda:0", "x", "bfloat16", [kp("matmul n=64", None)], kp("copy", None), kp("add", None), None)
+    assert gpu.cpu_share is None and not gpu.contended

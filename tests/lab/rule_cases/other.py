@@ -3,6 +3,8 @@ sys-hw, sys-ddp, rl-dp, rl-grid, rl-mc, rl-sa), written from each rule's docstri
 
 from __future__ import annotations
 
+import math
+
 from danlu.lab.evidence import Estimate
 
 E = Estimate.of
@@ -94,5 +96,28 @@ CASES = {
         ({"drift": 2e-3, "control": 0.37}, False),       # DDP is not the bigger batch
         ({"drift": 1e-4, "control": 0.37}, False),       # the margin itself is not "within"
         ({"drift": 3.8e-7, "control": 5e-3}, None),      # the control cannot be told apart either
+    ],
+    "sys-hw": [
+        # an idle CPU: matmul at 60% of the nominal estimate, 3x growth, add at 0.5% of peak and 0.95x the copy
+        ({"matmul_of_peak": E(0.6, 0.05), "growth": E(math.log(3), 0.1), "add_of_peak": E(0.005, 0.001),
+          "add_of_bandwidth": E(math.log(0.95), 0.05), "cpu_share": 0.98}, True),
+        # a GPU against its datasheet (no CPU share)
+        ({"matmul_of_peak": E(0.7, 0.02), "growth": E(math.log(50), 0.2), "add_of_peak": E(0.004, 0.001),
+          "add_of_bandwidth": E(math.log(0.85), 0.02), "cpu_share": None}, True),
+        # matmul far from the independent ceiling: the old rule (ceiling = its own best matmul) could not fail here
+        ({"matmul_of_peak": E(0.1, 0.02), "growth": E(math.log(3), 0.1), "add_of_peak": E(0.005, 0.001),
+          "add_of_bandwidth": E(math.log(0.95), 0.05), "cpu_share": 0.98}, False),
+        # matmul does not grow with n
+        ({"matmul_of_peak": E(0.6, 0.05), "growth": E(0.0, 0.05), "add_of_peak": E(0.005, 0.001),
+          "add_of_bandwidth": E(math.log(0.95), 0.05), "cpu_share": 0.98}, False),
+        # the add is not bandwidth-bound (10% of the copy's bytes/s)
+        ({"matmul_of_peak": E(0.6, 0.05), "growth": E(math.log(3), 0.1), "add_of_peak": E(0.005, 0.001),
+          "add_of_bandwidth": E(math.log(0.1), 0.1), "cpu_share": 0.98}, False),
+        # contended CPU (the 0.07 GFLOP/s at n=64): inconclusive whatever the numbers
+        ({"matmul_of_peak": E(0.1, 0.02), "growth": E(math.log(30), 0.5), "add_of_peak": E(0.005, 0.001),
+          "add_of_bandwidth": E(math.log(0.5), 0.1), "cpu_share": 0.45}, None),
+        # no independent ceiling known (unknown GPU)
+        ({"matmul_of_peak": None, "growth": E(math.log(50), 0.2), "add_of_peak": None,
+          "add_of_bandwidth": E(math.log(0.85), 0.02), "cpu_share": None}, None),
     ],
 }
