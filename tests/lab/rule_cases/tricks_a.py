@@ -6,9 +6,17 @@ Written from each rule's docstring (the pre-registered criterion); interval inpu
 
 from __future__ import annotations
 
+import math
+
 from danlu.lab.evidence import Estimate
 
 E = Estimate.of
+
+
+def L(ratio: float, factor: float = 1.05) -> Estimate:
+    """An estimate of log(ratio) whose interval is ratio/factor .. ratio*factor."""
+    return Estimate.of(math.log(ratio), math.log(factor))
+
 
 CASES = {
     "tr-focal": [
@@ -17,5 +25,44 @@ CASES = {
         ({"gain_vs_bce": E(0.003, 0.005), "gain_vs_balanced": E(0.05, 0.03), "room": 0.25}, False),  # gain below margin
         ({"gain_vs_bce": E(0.01, 0.04), "gain_vs_balanced": E(0.0, 0.04), "room": 0.25}, None),     # straddles 0.01
         ({"gain_vs_bce": E(0.06, 0.03), "gain_vs_balanced": E(0.05, 0.03), "room": 0.005}, None),   # no room to gain
+    ],
+    "tr-flood": [
+        ({"plain_train_ce": 0.01, "b": 0.3, "late_raw_loss": E(0.31, 0.02), "test_ce_gain": E(0.25, 0.06)}, True),
+        # the raw loss went to zero under flooding (the flooded value would still read >= b)
+        ({"plain_train_ce": 0.01, "b": 0.3, "late_raw_loss": E(0.02, 0.01), "test_ce_gain": E(0.25, 0.06)}, False),
+        ({"plain_train_ce": 0.01, "b": 0.3, "late_raw_loss": E(0.9, 0.05), "test_ce_gain": E(0.25, 0.06)}, False),
+        ({"plain_train_ce": 0.01, "b": 0.3, "late_raw_loss": E(0.31, 0.02), "test_ce_gain": E(-0.1, 0.05)}, False),
+        ({"plain_train_ce": 0.01, "b": 0.3, "late_raw_loss": E(0.31, 0.02), "test_ce_gain": E(0.06, 0.05)}, None),
+        ({"plain_train_ce": 0.01, "b": 0.3, "late_raw_loss": E(0.58, 0.05), "test_ce_gain": E(0.25, 0.06)}, None),
+        ({"plain_train_ce": 0.4, "b": 0.3, "late_raw_loss": E(0.31, 0.02), "test_ce_gain": E(0.25, 0.06)}, None),
+    ],
+    "tr-dropout": [
+        ({"gap_reduction": E(2.0, 0.5), "held_out_acc_change": E(1.0, 0.5)}, True),
+        ({"gap_reduction": E(0.1, 0.2), "held_out_acc_change": E(0.1, 0.2)}, False),   # shrinks, but below 0.5
+        ({"gap_reduction": E(2.0, 0.5), "held_out_acc_change": E(-3.0, 0.5)}, False),  # gap shrinks by losing accuracy
+        ({"gap_reduction": E(0.3, 0.4), "held_out_acc_change": E(0.3, 0.4)}, None),
+    ],
+    "tr-warmup": [
+        ({"spike_ratio": L(1.3), "acc_change": E(1.0, 1.5)}, True),
+        ({"spike_ratio": L(1.0), "acc_change": E(1.0, 1.5)}, False),   # no calmer start
+        ({"spike_ratio": L(1.3), "acc_change": E(-4.0, 1.5)}, False),  # calmer but less accurate
+        ({"spike_ratio": L(1.12), "acc_change": E(1.0, 1.5)}, None),   # straddles 1.10x
+        ({"spike_ratio": L(1.3), "acc_change": E(0.0, 1.5)}, None),    # accuracy interval straddles -1
+    ],
+    "tr-radam": [
+        ({"adam_over_radam": L(1.25), "radam_over_warmup": L(0.95), "acc_change": E(1.0, 1.5)}, True),
+        ({"adam_over_radam": L(1.0), "radam_over_warmup": L(0.95), "acc_change": E(1.0, 1.5)}, False),
+        ({"adam_over_radam": L(1.25), "radam_over_warmup": L(1.4), "acc_change": E(1.0, 1.5)}, False),  # warmup calmer
+        ({"adam_over_radam": L(1.25), "radam_over_warmup": L(0.95), "acc_change": E(-5.0, 1.5)}, False),
+        ({"adam_over_radam": L(1.12), "radam_over_warmup": L(0.95), "acc_change": E(1.0, 1.5)}, None),
+        ({"adam_over_radam": L(1.25), "radam_over_warmup": L(1.08), "acc_change": E(1.0, 1.5)}, None),
+    ],
+    "tr-smooth": [
+        ({"overconfidence": E(0.05, 0.01), "ece_reduction": E(0.03, 0.01), "acc_change": E(0.0, 0.5)}, True),
+        ({"overconfidence": E(0.05, 0.01), "ece_reduction": E(-0.09, 0.01), "acc_change": E(0.0, 0.5)}, False),
+        ({"overconfidence": E(0.05, 0.01), "ece_reduction": E(0.03, 0.01), "acc_change": E(-3.0, 0.5)}, False),
+        ({"overconfidence": E(0.05, 0.01), "ece_reduction": E(0.012, 0.01), "acc_change": E(0.0, 0.5)}, None),
+        ({"overconfidence": E(0.01, 0.005), "ece_reduction": E(0.03, 0.01), "acc_change": E(0.0, 0.5)}, None),  # not over-confident
+        ({"overconfidence": E(0.03, 0.02), "ece_reduction": E(0.03, 0.01), "acc_change": E(0.0, 0.5)}, None),   # unsure
     ],
 }
