@@ -173,3 +173,27 @@ def test_help_states_what_the_quick_budget_costs():
     r = danlu("lab", "--help")
     assert r.returncode == 0 and "--compare RUN_A RUN_B" in r.stdout and "--threads N" in r.stdout
     assert "Cost: quick:" in r.stdout and "CPU cores" in r.stdout
+
+
+def test_compare_classifies_each_card():
+    """Library level: verdict changed, effect moved (intervals apart), same, one-sided, rule changed."""
+    from danlu.lab.compare import LoadedRun, compare_runs
+
+    def card(cid, verdict, lo=None, hi=None, rule="r"):
+        eff = {"gain": {"mean": 0.0, "lo": lo, "hi": hi, "n": 3, "text": "t"}} if lo is not None else {}
+        return {"id": cid, "verdict": verdict, "effects": eff, "rule": rule}
+
+    a = LoadedRun("a", pathlib.Path("/a"), {"seed": 0, "threads": 1}, {
+        "flip": card("flip", "held"), "moved": card("moved", "held", 1.0, 2.0), "same": card("same", "held", 1.0, 2.0),
+        "inf": card("inf", "held", "-inf", "inf"), "onlya": card("onlya", "held"), "rule": card("rule", "held")})
+    b = LoadedRun("b", pathlib.Path("/b"), {"seed": 1, "threads": 1}, {
+        "flip": card("flip", "not held"), "moved": card("moved", "held", 3.0, 4.0), "same": card("same", "held", 1.9, 3),
+        "inf": card("inf", "held", 5.0, 6.0), "onlyb": card("onlyb", "error"), "rule": card("rule", "held", rule="r2")})
+    cmp = compare_runs(a, b)
+    got = {d.id: d.change for d in cmp.cards}
+    assert got == {"flip": "verdict changed: held -> not held", "moved": "effect moved", "same": "same",
+                   "inf": "same", "onlya": "only in A", "onlyb": "only in B", "rule": "same"}
+    assert [d.id for d in cmp.cards] == ["flip", "moved", "same", "inf", "onlya", "rule", "onlyb"]
+    assert any("rule differs" in n for n in next(d for d in cmp.cards if d.id == "rule").effect_notes)
+    assert ("seed", "0", "1", True) in cmp.meta_rows() and ("threads", "1", "1", False) in cmp.meta_rows()
+    assert cmp.summary() == "7 cards: 3 same, 1 verdict changed, 1 effect moved, 1 only in A, 1 only in B"

@@ -123,6 +123,8 @@ def _diff_card(cid: str, a: dict[str, Any] | None, b: dict[str, Any] | None) -> 
         notes.append(f"{name}: only in A")
     for name in [n for n in eb if n not in ea]:
         notes.append(f"{name}: only in B")
+    if " ".join(str(a.get("rule") or "").split()) != " ".join(str(b.get("rule") or "").split()):
+        notes.append("the rule differs (the card's code changed between the runs)")
     if a.get("verdict") != b.get("verdict"):
         change = f"verdict changed: {a.get('verdict')} -> {b.get('verdict')}"
     elif moved:

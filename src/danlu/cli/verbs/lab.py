@@ -6,9 +6,9 @@ import argparse
 
 NAME = "lab"
 HELP = "run the lab cards (claims measured on this machine) and write an HTML report"
-#: What the quick budget costs (shown in --help). Measured with the whole quick lab on 2 idle CPU
-#: cores; the lead re-measures it after each wave of cards.
-QUICK_COST = "74 s for 28 cards on 2 idle CPU cores (measured before the card rewrite; expect a few minutes)"
+#: What the quick budget costs (shown in --help): the whole quick lab, default threads, 2 idle CPU
+#: cores. LEAD: re-measure after each wave of cards (`time danlu lab` on an idle machine).
+QUICK_COST = "~1.5 min on 2 idle CPU cores (74 s for 28 cards, last measured)"
 DESCRIPTION = f"""\
 Run the lab cards. Each run writes a folder of its own, DIR/<run-id>/ (index.html: one
 section per card with claim, rule, verdict, effect and interval, numbers, figures, runtime;
@@ -18,8 +18,8 @@ DIR/latest (a symlink, plus latest.txt and latest.html). The run id sorts by tim
 it did not write: next to a foreign DIR/index.html it writes DIR/danlu-runs.html and says so.
 
 Cost: quick: {QUICK_COST}. Full: minutes per card.
-Two labs on one machine share its cores: each runs at most --threads torch threads and its
-OpenMP workers wait passively, so both slow down about 2x instead of spinning each other out.
+Two labs on one machine share its cores: each runs --threads torch threads and its OpenMP
+workers wait passively, so both slow down about 2x instead of spinning each other out.
 
 A claim that does not hold is a finding, not an error. The exit code is 1 if any card
 raised an error, 2 for bad input, 0 otherwise.
