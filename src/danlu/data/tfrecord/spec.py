@@ -149,6 +149,14 @@ class _Field:
         var = isinstance(spec, VarLenFeature)
         size = None if var else self.size
         if self.np_dtype is object:
+            if shape == () and not var:
+                def string(fb):  # one bytes value: a single payload slice (an empty list is 2 bytes)
+                    if len(fb) < 4:
+                        raise ValueError
+                    s, e = feature_payload(fb, 0x0A)
+                    return _asarray(fb[s:e], object)  # ()
+                return string
+
             def strings(fb):
                 vals = feature_bytes(fb) if fb is not None else []
                 if size is not None and len(vals) != size:
