@@ -2,7 +2,7 @@
 
     python benchmarks/tfrecord_read.py                    # 100k records per file, best of 5
     python benchmarks/tfrecord_read.py --n 20000 --repeats 3
-    python benchmarks/tfrecord_read.py --only pkg         # one group of rows (core, pkg, loader, tf-order, tf-unpacked)
+    python benchmarks/tfrecord_read.py --only pkg loader  # some groups (core pkg loader tf-order tf-unpacked varsize)
 
 Files (each --n records, written once into a temp dir, read from the warm page cache):
 
@@ -20,6 +20,8 @@ Files (each --n records, written once into a temp dir, read from the warm page c
 * tf-order / tf-unpacked: TensorFlow-style bytes serialized by hand (TF is not needed): map entries
   in one of 6 orders per record (writers whose maps iterate in hash order), or every repeated
   number unpacked (a tag per value, as proto2 writers without ``packed`` write them).
+* varsize: the package's writer with a bytes feature of 2,000 to 4,000 bytes (like encoded JPEGs):
+  record lengths rarely repeat, so danlu's per-layout plans switch off and the general path reads.
 
 Every pair runs in this process, interleaved repeat by repeat (danlu, package, danlu, ...), so a
 burst of load from other processes hits both alike; the best of --repeats is kept. Rows report CPU
@@ -79,6 +81,17 @@ def write_package_file(path: str, n: int) -> None:
     w = TFRecordWriter(path)
     for image, label, x in _rows(n):
         w.write({"image": (image, "byte"), "label": (label, "int"), "x": (x.tolist(), "float")})
+    w.close()
+
+
+def write_package_file_varsize(path: str, n: int) -> None:
+    """As write_package_file, but the bytes feature has 2,000 to 4,000 bytes (like encoded JPEGs)."""
+    from tfrecord.writer import TFRecordWriter
+
+    sizes = np.random.default_rng(1).integers(2000, 4001, n)
+    w = TFRecordWriter(path)
+    for (image, label, x), k in zip(_rows(n), sizes):
+        w.write({"image": ((image * 2)[:k], "byte"), "label": (label, "int"), "x": (x.tolist(), "float")})
     w.close()
 
 
@@ -333,10 +346,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=100_000, help="records per file (default 100000)")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per reader; the best is kept (default 5)")
-    ap.add_argument("--only", nargs="*", default=None, choices=["core", "pkg", "loader", "tf-order", "tf-unpacked"])
+    ap.add_argument("--only", nargs="*", default=None, choices=["core", "pkg", "loader", "tf-order", "tf-unpacked", "varsize"])
     ap.add_argument("--dir", default=None, help="where to write the files (default: a temp dir)")
     args = ap.parse_args()
-    groups = args.only or ["core", "pkg", "loader", "tf-order", "tf-unpacked"]
+    groups = args.only or ["core", "pkg", "loader", "tf-order", "tf-unpacked", "varsize"]
     from google.protobuf.internal import api_implementation
     from tfrecord.tools.tfrecord2idx import create_index
 
@@ -352,6 +365,10 @@ def main() -> None:
             write_package_file(pkg, args.n)
             create_index(pkg, pkg + ".index")
             check_same(pkg)
+        varsize = os.path.join(folder, "varsize.tfrecord")
+        if "varsize" in groups:
+            write_package_file_varsize(varsize, args.n)
+            check_same(varsize)
         if "tf-order" in groups:
             write_tf_style_file(tf_order, args.n, vary_order=True, packed=True)
             check_same(tf_order)
@@ -381,6 +398,11 @@ def main() -> None:
                 ("tf-unpacked: danlu per record", ds_danlu, tf_unpacked),
                 ("tf-unpacked: danlu batch_size=256", lambda p: ds_danlu(p, batch_size=256), tf_unpacked),
                 ("tf-unpacked: tfrecord pkg", ds_peer, tf_unpacked)]))
+        if "varsize" in groups:
+            pairs.append(("tfrecord-package-written file, bytes feature of 2,000-4,000 bytes", [
+                ("varsize: danlu per record", ds_danlu, varsize),
+                ("varsize: danlu batch_size=256", lambda p: ds_danlu(p, batch_size=256), varsize),
+                ("varsize: tfrecord pkg", ds_peer, varsize)]))
         if "loader" in groups:
             pairs.append(("tfrecord-package-written file, DataLoader(num_workers=2)", [
                 ("loader: danlu per record, DataLoader batch_size=256", loader_danlu, pkg),
