@@ -76,10 +76,12 @@ def rl_grid(ctx: CardContext) -> CardResult:
     held = rl_grid_rule(worst, b["agree"])
 
     shown = ["optimal", "uniform random", "random deterministic #1"]
-    fig, axes = subplots(1, 3, width=3.4, height=3.6)
-    for ax, name in zip(axes[0], shown):
-        plot_grid(world, values=closed[name], policy=policies[name], ax=ax, title=name)
-    ctx.figure("policies", fig, caption=f"{world.name}: three of the policies (arrows) and their state values v_pi.")
+    fig, axes = subplots(2, 3, width=3.2, height=3.2)
+    for j, name in enumerate(shown):
+        plot_grid(world, policy=policies[name], ax=axes[0, j], title=name)
+        plot_grid(world, values=np.round(closed[name], 1) + 0.0, ax=axes[1, j], title=f"v_pi, {name}")  # no "-0.0"
+    ctx.figure("policies", fig, caption=f"{world.name}: three of the policies (top, arrow length = probability) "
+               "and their state values v_pi (bottom).")
     fig, axes = subplots(1, 1, width=6.0, height=3.8)
     ax = axes[0, 0]
     # The error of the first iterates is set by the target cell (its value 1 / (1 - gamma) is the largest

@@ -120,13 +120,16 @@ def rl_mc(ctx: CardContext) -> CardResult:
         sol, frac, wrong = by_len[L]
         plot_grid(world, policy=sol.policy, ax=axes[0, j], title=f"length {L}: {frac:.0%} at v*")
         _mark_wrong(axes[0, j], world, wrong)
-        plot_grid(world, values=sol.values, ax=axes[1, j], title=f"estimated values, length {L}")
+        plot_grid(world, values=np.round(sol.values, 1) + 0.0, ax=axes[1, j], title=f"estimated values, length {L}")
     ctx.figure("episode-length", fig, caption="MC Basic with different episode lengths: top, the returned policy "
                "(red outline: the state's value under it is not v*); bottom, the values MC Basic estimated.")
-    fig, axes = subplots(1, 2, width=3.6, height=3.8)
-    plot_grid(world, values=v_eg0, policy=eg0.policy, ax=axes[0, 0], title=f"MC eps-greedy, eps={eps}, seed {seeds[0]}")
-    plot_grid(world, values=best_eps.values, policy=best_eps.policy, ax=axes[0, 1], title="best eps-greedy (DP)")
-    ctx.figure("epsilon-greedy", fig, caption="MC epsilon-greedy vs the best epsilon-greedy policy computed by DP.")
+    fig, axes = subplots(2, 2, width=3.4, height=3.2)
+    plot_grid(world, policy=eg0.policy, ax=axes[0, 0], title=f"MC eps-greedy, eps={eps}, seed {seeds[0]}")
+    plot_grid(world, policy=best_eps.policy, ax=axes[0, 1], title="best eps-greedy (DP)")
+    plot_grid(world, values=np.round(v_eg0, 1) + 0.0, ax=axes[1, 0], title="its values v_pi")  # + 0.0: no "-0.0"
+    plot_grid(world, values=np.round(best_eps.values, 1) + 0.0, ax=axes[1, 1], title="values of the best eps-greedy")
+    ctx.figure("epsilon-greedy", fig, caption="MC epsilon-greedy vs the best epsilon-greedy policy computed by DP: "
+               "policies (top) and their exact values (bottom).")
     fig, axes = subplots(1, 2, width=4.2, height=3.4)
     ax = axes[0, 0]
     ax.plot(list(by_len), [f for _, f, _ in by_len.values()], marker="o")
