@@ -21,6 +21,16 @@ def danlu(*args: str, stdin: bytes | str | None = None, cwd: str | os.PathLike |
                                        proc.stderr.decode("utf-8", "replace"))
 
 
+def in_process(capsys, *args: str) -> subprocess.CompletedProcess:
+    """``danlu ARGS`` through :func:`danlu.cli.main` in this process (no interpreter start-up), captured
+    like :func:`danlu`; for the variants of a case whose subprocess test already exists."""
+    from danlu.cli import main
+
+    code = main(list(args))
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(["danlu", *args], code, out.out, out.err)
+
+
 def assert_one_line(proc: subprocess.CompletedProcess, *needles: str, code: int = 2, kind: str = "error") -> str:
     """Exit ``code``, exactly one stderr line ``danlu VERB: KIND: ...`` containing every needle, no traceback."""
     err = proc.stderr

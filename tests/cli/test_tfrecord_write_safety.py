@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from cli_testutil import assert_one_line, danlu
+from cli_testutil import assert_one_line, danlu, in_process
 
 from danlu.data.tfrecord import read_records, write_records
 
@@ -36,20 +36,32 @@ def test_error_on_line_2_leaves_old_file_and_no_partial_file(old):
     assert os.listdir(old.parent) == ["a.tfrecord"]
 
 
-def test_overwrite_replaces_after_success(old):
-    proc = danlu("tfrecord", "write", str(old), "--overwrite", stdin=LINES)
+def test_overwrite_replaces_after_success(old, tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    src.write_text(LINES)
+    proc = in_process(capsys, "tfrecord", "write", str(old), "--overwrite", "--input", str(src))
     assert proc.returncode == 0, proc.stderr
+    src.unlink()
     assert len(list(read_records(old))) == 3
     assert os.listdir(old.parent) == ["a.tfrecord"]
 
 
-@pytest.mark.parametrize("spelling", ["same", "relative", "symlink"])
-def test_output_is_input_is_refused(old, spelling):
+def test_output_is_input_is_refused(old):
     before = old.read_bytes()
     (old.parent / "link.tfrecord").symlink_to(old)
-    inp = {"same": str(old), "relative": "./a.tfrecord", "symlink": "link.tfrecord"}[spelling]
-    proc = danlu("tfrecord", "write", "a.tfrecord", "--input", inp, "--overwrite", cwd=old.parent)
+    proc = danlu("tfrecord", "write", "a.tfrecord", "--input", "link.tfrecord", "--overwrite", cwd=old.parent)
     assert_one_line(proc, "is the input file")
+    assert old.read_bytes() == before
+
+
+@pytest.mark.parametrize("spelling", ["same", "relative", "hardlink"])
+def test_output_is_input_whatever_the_spelling(old, spelling, capsys, monkeypatch):
+    before = old.read_bytes()
+    monkeypatch.chdir(old.parent)
+    os.link(old, old.parent / "hard.tfrecord")
+    inp = {"same": str(old), "relative": "./a.tfrecord", "hardlink": "hard.tfrecord"}[spelling]
+    assert_one_line(in_process(capsys, "tfrecord", "write", "a.tfrecord", "--input", inp, "--overwrite"),
+                    "is the input file")
     assert old.read_bytes() == before
 
 
