@@ -69,3 +69,19 @@ def test_binary_input_is_one_line(old, tmp_path):
     proc = danlu("tfrecord", "write", str(tmp_path / "b.tfrecord"), "--input", str(old))
     assert_one_line(proc, "a.tfrecord line ", "not UTF-8 text")
     assert not (tmp_path / "b.tfrecord").exists()
+
+
+def test_index_never_overwrites_the_data_or_an_index(old, capsys):
+    before = old.read_bytes()
+    proc = in_process(capsys, "tfrecord", "index", str(old), "-o", str(old), "--overwrite")
+    assert_one_line(proc, "is the input file")
+    assert old.read_bytes() == before
+    assert in_process(capsys, "tfrecord", "index", str(old)).returncode == 0
+    index = old.with_name("a.tfrecord.index")
+    assert len(index.read_text().splitlines()) == 100
+    index.write_text("mine\n")
+    assert_one_line(in_process(capsys, "tfrecord", "index", str(old)), "already exists", "--overwrite")
+    assert index.read_text() == "mine\n"
+    assert in_process(capsys, "tfrecord", "index", str(old), "--overwrite").returncode == 0
+    assert len(index.read_text().splitlines()) == 100
+    assert sorted(os.listdir(old.parent)) == ["a.tfrecord", "a.tfrecord.index"]

@@ -14,7 +14,8 @@ Work with TFRecord files without TensorFlow. Compression (GZIP/ZLIB) is detected
                  (bytes in base64), a SequenceExample as {"context": {...}, "feature_lists":
                  {name: [feature, ...]}}; --raw prints each record as one base64 line
   count FILE...  records per file (and the total), from a header scan or --index files
-  index FILE     write FILE.index (lines "offset length", the `tfrecord` package's format)
+  index FILE     write FILE.index (lines "offset length", the `tfrecord` package's format);
+                 an existing index is replaced only with --overwrite
   verify FILE... check every CRC; exit 1 and print one line per damaged record:
                  FILE: offset N: what is wrong
   write OUT      read JSON lines in the shape `cat` prints (stdin or --input) and write them:
@@ -49,6 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     i.add_argument("file")
     i.add_argument("-o", "--output", default=None, metavar="PATH", help="index path (default FILE.index)")
     i.add_argument("--compression", default="auto", help=comp_help)
+    i.add_argument("--overwrite", action="store_true", help="replace the index file if it exists (default: refuse)")
     v = sub.add_parser("verify", help="check every CRC; exit 1 if a record is damaged")
     v.add_argument("files", nargs="+", metavar="FILE")
     v.add_argument("--compression", default="auto", help=comp_help)
@@ -121,10 +123,13 @@ def _count(args) -> int:
 
 def _index(args) -> int:
     from danlu.data.tfrecord import create_index
+    from danlu.files import atomic_path, check_output
 
     _check_file(args.file)
     out = args.output or args.file + ".index"
-    idx = create_index(args.file, out, compression=args.compression)
+    check_output(out, overwrite=args.overwrite, inputs=[args.file], flag="index")
+    with atomic_path(out, overwrite=args.overwrite) as tmp:  # no half-written index after an error
+        idx = create_index(args.file, tmp, compression=args.compression)
     print(f"{len(idx)} records -> {out}")
     return 0
 
