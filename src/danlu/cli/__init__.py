@@ -63,12 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from danlu.cli.launch import quiet_worker_signals
 
     quiet_worker_signals()  # in a torchrun worker: Ctrl-C ends it without a traceback
-    verb = "?"
+    prefix = "danlu"
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
-        verb = args._verb
-        with _one_line_warnings(verb):
+        prefix = f"danlu {args._verb}"
+        with _one_line_warnings(prefix):
             code = int(args._run(args) or 0)
             sys.stdout.flush()  # a closed pipe shows up here, not as noise at interpreter exit
             return code
@@ -76,13 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stdout_to_devnull()
         return 0
     except KeyboardInterrupt:
-        _print_error(f"danlu {verb}: interrupted")
+        _print_error(f"{prefix}: interrupted")
         return 130
     except Exception as exc:  # noqa: BLE001 - only input errors are turned into one line
         msg = error_line(exc)
         if msg is None:
             raise
-        _print_error(f"danlu {verb}: error: {msg}")
+        _print_error(f"{prefix}: error: {msg}")
         return int(getattr(exc, "exit_code", 2))
 
 
@@ -116,13 +116,13 @@ def _stdout_to_devnull() -> None:
 
 
 @contextlib.contextmanager
-def _one_line_warnings(verb: str) -> Iterator[None]:
+def _one_line_warnings(prefix: str) -> Iterator[None]:
     """Show warnings as ``danlu VERB: warning: MESSAGE`` (first line only), without the source line."""
     import warnings
 
     def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
         text = str(message).strip().splitlines()
-        _print_error(f"danlu {verb}: warning: {text[0] if text else category.__name__}")
+        _print_error(f"{prefix}: warning: {text[0] if text else category.__name__}")
 
     with warnings.catch_warnings():
         warnings.showwarning = show
