@@ -139,3 +139,33 @@ def test_terminal_lines_wrap_reasons_without_cutting_and_count_verdicts():
     console.print(timing_table(runs))
     table = console.export_text()
     assert table.index("│ b ") < table.index("│ a ") < table.index("│ c ") and "8.5 s" in table
+
+
+@pytest.mark.parametrize(("cores", "env", "expected"), [(1, None, 1), (2, None, 1), (3, None, 1), (8, None, 4),
+                                                        (64, None, 4), (64, "3", 3), (2, "junk", 1)])
+def test_default_threads_leave_room_for_a_second_lab(monkeypatch, cores, env, expected):
+    from danlu.lab import threads
+
+    monkeypatch.setattr(threads, "available_cores", lambda: cores)
+    if env is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", env)
+    assert threads.default_threads() == expected
+
+
+def test_prepare_keeps_what_the_user_set(monkeypatch):
+    from danlu.lab import threads
+
+    for var in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    monkeypatch.setenv("MKL_NUM_THREADS", "7")
+    threads.prepare(2)
+    import os
+
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE" and os.environ["MKL_NUM_THREADS"] == "7"
+    assert os.environ["OMP_NUM_THREADS"] == "2" and os.environ["OPENBLAS_NUM_THREADS"] == "2"
+    assert threads.thread_report()["omp_wait_policy_effect"].startswith("torch was imported before")
+    with pytest.raises(UsageError, match="--threads must be a positive integer"):
+        threads.prepare(0)

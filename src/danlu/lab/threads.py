@@ -11,7 +11,26 @@ What :func:`prepare` does, before torch is imported (libgomp reads its environme
 is loaded): ``OMP_WAIT_POLICY=PASSIVE`` (idle workers sleep at once), and the same thread count
 for the BLAS libraries numpy and torch load (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``,
 ``OPENBLAS_NUM_THREADS``). A variable the user set is left as they set it. :func:`apply` then
-sets torch's intra-op thread count. Measured numbers are in ``benchmarks/results/lab_threads.md``.
+sets torch's intra-op thread count.
+
+The default, half the available cores (at least 1, at most 4), leaves room for a second lab
+without oversubscribing the cores. Measured (2-core VM shared with other jobs, load average
+10-14, so ratios only; four quick cards tr-relu vis-bn rl-dp att-nw of commit 5d8cde1, in one
+process, torch 2.14 CPU, wall seconds and process CPU seconds):
+
+=====================================  ===========  ===========================  ===========
+threads, OpenMP wait                   alone        two at once (each)           two / alone
+=====================================  ===========  ===========================  ===========
+2 (torch's default), spin (default)    282 s (83)   948, 928 s (128, 125)        3.3x
+2, ``OMP_WAIT_POLICY=PASSIVE``         90 s (24)    91, 92 s (23, 22)            1.0x
+1, passive                             20, 20 s (7) 40, 40 s; 31, 31 s (7 each)  1.6-2.0x
+=====================================  ===========  ===========================  ===========
+
+Two spinning labs took 47x the time of one single-threaded lab (948 s vs 20 s); with one thread
+each, two labs take 1.6-2x. With a busy machine, spinning also wastes 11x the CPU the work needs
+(83 s for 7 s of work). Even at load ~2, one thread was faster than torch's default of two
+(13.7 s vs 26.1 s for these cards plus att-quality): the lab's models are too small to gain from
+a second thread.
 """
 
 from __future__ import annotations
@@ -23,7 +42,7 @@ from typing import Any
 from danlu.errors import UsageError
 
 #: Most threads the lab uses by default: its models are small, and more threads mostly add
-#: synchronisation (see the module docstring and benchmarks/results/lab_threads.md).
+#: synchronisation (see the module docstring).
 DEFAULT_MAX_THREADS = 4
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _state: dict[str, Any] = {}
@@ -38,11 +57,11 @@ def available_cores() -> int:
 
 
 def default_threads() -> int:
-    """``OMP_NUM_THREADS`` if the user set it, else ``min(available cores, DEFAULT_MAX_THREADS)``."""
+    """``OMP_NUM_THREADS`` if the user set it, else half the available cores (1 to ``DEFAULT_MAX_THREADS``)."""
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     if env.isdigit() and int(env) > 0:
         return int(env)
-    return min(available_cores(), DEFAULT_MAX_THREADS)
+    return max(1, min(available_cores() // 2, DEFAULT_MAX_THREADS))
 
 
 def check_threads(n: int) -> int:
