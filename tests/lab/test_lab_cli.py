@@ -197,3 +197,20 @@ def test_compare_classifies_each_card():
     assert any("rule differs" in n for n in next(d for d in cmp.cards if d.id == "rule").effect_notes)
     assert ("seed", "0", "1", True) in cmp.meta_rows() and ("threads", "1", "1", False) in cmp.meta_rows()
     assert cmp.summary() == "7 cards: 3 same, 1 verdict changed, 1 effect moved, 1 only in A, 1 only in B"
+
+
+def test_ctrl_c_keeps_what_was_measured_and_says_where(tmp_path, fake_cards, monkeypatch, capsys):
+    from danlu.lab.core import CARDS
+
+    def stop(ctx):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(CARDS._entries, "f-stop", CardInfo(id="f-stop", title="S", claim="A claim.", source="t",
+                                                           area="fake", quick={}, full={}, slow=False, fn=stop))
+    assert _main("--only", "f-held", "f-stop", "f-not", "--out", str(tmp_path), "--threads", "1") == 130
+    captured = capsys.readouterr()
+    assert "interrupted" in captured.err and "report: " in captured.out
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and not p.is_symlink()]
+    res = json.loads((run_dir / "results.json").read_text())
+    assert res["meta"]["status"] == "interrupted" and [c["id"] for c in res["cards"]] == ["f-held"]
+    assert run_dir.name in (tmp_path / "index.html").read_text()
