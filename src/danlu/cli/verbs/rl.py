@@ -52,7 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--seed", type=int, default=0, metavar="S", help="seed for the MC methods (default 0)")
     s.add_argument("--max-states", type=int, default=None, metavar="N",
                    help="refuse worlds with more than N states (default 1,000,000: a 1000x1000 world, "
-                        "~0.4 GB and about half a minute of value iteration on one core)")
+                        "~0.4 GB and about 10 s of value iteration on one core)")
     s.add_argument("--json", action="store_true", help='print {"values": [[...]], "policy": [[...]], "iterations": n}')
     s.add_argument("--plot", metavar="FILE", help="draw the policy and values (format from the extension: "
                    "png, pdf, svg, ...)")
