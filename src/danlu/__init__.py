@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 _SUBPACKAGES = (
     "attention", "cli", "data", "errors", "kernels", "lab", "layers", "losses", "metrics", "models", "optim",
-    "plotting", "registry", "rl", "runtime", "systems", "train",
+    "files", "plotting", "registry", "rl", "runtime", "systems", "train",
 )
 
 

@@ -173,7 +173,7 @@ class CardResult:
         return d
 
 
-CARDS: Registry[CardInfo] = Registry("card")
+CARDS: Registry[CardInfo] = Registry("card", loader="danlu.lab.cards:load_all")
 
 
 def card(
