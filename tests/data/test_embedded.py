@@ -94,3 +94,22 @@ def test_loader_order_depends_only_on_seed():
     a = [y for _, y in make_loader(ds, 16, shuffle=True, seed=5)]
     b = [y for _, y in make_loader(ds, 16, shuffle=True, seed=5)]
     assert all(torch.equal(i, j) for i, j in zip(a, b))
+
+
+def test_unknown_dataset_argument_is_a_clear_error():
+    import pytest
+
+    from danlu.data import load_dataset
+    from danlu.errors import DanluError
+
+    with pytest.raises(DanluError, match=r"dataset 'digits' takes no argument 'flatten:true'; valid: .*flatten"):
+        load_dataset("digits", **{"flatten:true": None})
+
+
+def test_dataset_registry_fills_itself_from_the_splits_module():
+    import subprocess
+    import sys
+
+    code = "from danlu.data.splits import DATASETS; print(sorted(DATASETS.names()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "digits" in out and "mnist5k" in out

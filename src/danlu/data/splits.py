@@ -13,7 +13,15 @@ from danlu.errors import DanluError
 from danlu.registry import Registry
 
 #: name -> loader(seed=..., **kw) -> Splits
-DATASETS: Registry = Registry("dataset")
+
+
+def _load_datasets() -> None:
+    """Import the modules whose decorators fill DATASETS (they import sklearn/mlxtend lazily)."""
+    import danlu.data.embedded  # noqa: F401
+    import danlu.data.synthetic  # noqa: F401
+
+
+DATASETS: Registry = Registry("dataset", loader=_load_datasets)
 
 
 @dataclass
@@ -89,8 +97,20 @@ def list_datasets() -> list[str]:
 
 
 def load_dataset(name: str, *, seed: int = 0, **kwargs: Any) -> Splits:
-    """Load a registered dataset by name (``digits``, ``mnist5k``, ``moons``, ...)."""
-    return DATASETS.get(name)(seed=seed, **kwargs)
+    """Load a registered dataset by name (``digits``, ``mnist5k``, ``moons``, ...).
+
+    An argument the dataset does not take raises :class:`DanluError` naming it and the valid ones.
+    """
+    import inspect
+
+    loader = DATASETS.get(name)
+    params = inspect.signature(loader).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        valid = [k for k, p in params.items() if k != "seed" and p.kind is not p.VAR_POSITIONAL]
+        bad = [k for k in kwargs if k not in params]
+        if bad:
+            raise DanluError(f"dataset {name!r} takes no argument {bad[0]!r}; valid: {', '.join(valid) or '(none)'}")
+    return loader(seed=seed, **kwargs)
 
 
 def make_loader(ds: Dataset, batch_size: int, *, shuffle: bool = False, seed: int = 0,
