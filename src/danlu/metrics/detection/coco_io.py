@@ -96,15 +96,32 @@ class CocoDetections:
 
 
 def read_json(src: JsonLike, what: str) -> Any:
-    """Parse ``src`` (a path) as JSON, or return it unchanged when it is already parsed."""
+    """Parse ``src`` (a path) as JSON, or return it unchanged when it is already parsed.
+
+    With ``orjson`` installed (optional) the file is parsed by it: 1.4x faster to parse than the
+    standard ``json`` module, 1.25x end to end for ``danlu eval coco`` on 5,000 images x 100
+    detections (CPU time; benchmarks/results/data.md). Whatever orjson refuses (``NaN``,
+    integers past 64 bits, lone surrogates, a syntax error) goes to ``json``, so the result, and
+    the error for a bad file, are the standard module's.
+    """
     if isinstance(src, (str, os.PathLike)):
         path = os.fspath(src)
-        with open(path, encoding="utf-8") as f:
+        try:
+            import orjson
+        except ImportError:
+            orjson = None
+        with open(path, "rb") as f:
+            data = f.read()
+        if orjson is not None:
             try:
-                return json.load(f)
-            except json.JSONDecodeError as exc:
-                raise DanluError(f"{what} {path!r} is not valid JSON: {exc.msg} at line {exc.lineno} "
-                                 f"column {exc.colno}") from None
+                return orjson.loads(data)
+            except orjson.JSONDecodeError:
+                pass
+        try:
+            return json.loads(data.decode("utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DanluError(f"{what} {path!r} is not valid JSON: {exc.msg} at line {exc.lineno} "
+                             f"column {exc.colno}") from None
     return src
 
 
