@@ -177,15 +177,17 @@ def compare_runs(a: LoadedRun, b: LoadedRun, only: Sequence[str] | None = None) 
     return Comparison(a, b, [_diff_card(i, a.cards.get(i), b.cards.get(i)) for i in ids])
 
 
-def first_effect(card: dict[str, Any] | None) -> str:
-    """The text of a card's first effect, else its reason (for one-line tables)."""
+def first_effect(card: dict[str, Any] | None, limit: int | None = None) -> str:
+    """The text of a card's first effect, else its reason; cut at ``limit`` characters with "…"."""
     if not card:
         return "—"
-    effects = card.get("effects") or {}
-    for name, v in effects.items():
+    text = str(card.get("reason", ""))
+    for name, v in (card.get("effects") or {}).items():
         if isinstance(v, dict) and v.get("text"):
-            return f"{name}: {v['text']}"
-    return str(card.get("reason", ""))
+            text = f"{name}: {v['text']}"
+            break
+    text = " ".join(text.split())
+    return text if limit is None or len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def compare_page_name(cmp: Comparison) -> str:
@@ -255,7 +257,10 @@ B: <a style="color:#c9d6ff" href="{link(cmp.b)}">{e(cmp.b.name)}</a></p><p>{e(cm
 
 
 def print_compare(cmp: Comparison, console: Any, *, page: pathlib.Path | None = None) -> None:
-    """Print ``cmp`` as a terminal table (rich ``console``), then the summary and the page's path."""
+    """Print ``cmp`` as a terminal table (rich ``console``), then the summary and the page's path.
+
+    Effect cells are cut at 90 characters with "…" (the page has them in full).
+    """
     from rich.markup import escape
     from rich.table import Table
 
@@ -268,8 +273,9 @@ def print_compare(cmp: Comparison, console: Any, *, page: pathlib.Path | None = 
     for d in cmp.cards:
         va, vb = d.verdicts
         change = d.change if d.change == "same" else f"[bold]{escape(d.change)}[/bold]"
+        ea, eb = first_effect(d.a, 90), first_effect(d.b, 90)
         t.add_row(escape(d.id), f"[{colors.get(va, 'white')}]{escape(va)}[/]", f"[{colors.get(vb, 'white')}]{escape(vb)}[/]",
-                  escape(first_effect(d.a)), escape(first_effect(d.b)), change)
+                  escape(ea), "(same text as A)" if d.a and d.b and ea == eb else escape(eb), change)
     console.print(t)
     diffs = [(k, va, vb) for k, va, vb, differs in cmp.meta_rows() if differs and k not in ("run_id", "created")]
     if diffs:
