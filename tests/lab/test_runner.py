@@ -169,3 +169,14 @@ def test_prepare_keeps_what_the_user_set(monkeypatch):
     assert threads.thread_report()["omp_wait_policy_effect"].startswith("torch was imported before")
     with pytest.raises(UsageError, match="--threads must be a positive integer"):
         threads.prepare(0)
+
+
+def test_a_card_that_changes_torch_threads_does_not_leak_them(tmp_path):
+    before = torch.get_num_threads()
+
+    def greedy(ctx):
+        torch.set_num_threads(before + 1)
+        return CardResult(table=[{"t": torch.get_num_threads()}], held=True, reason="changed threads")
+
+    run = run_card(_info("greedy", greedy), device=torch.device("cpu"), seed=0, mode="quick", figure_dir=tmp_path)
+    assert run.table == [{"t": before + 1}] and torch.get_num_threads() == before

@@ -79,8 +79,13 @@ def _jsonable(x: Any) -> Any:
 
 
 def run_card(info: CardInfo, *, device: torch.device, seed: int, mode: str, figure_dir: pathlib.Path) -> CardRun:
-    """Run one card; an exception becomes an ``error`` verdict with its traceback."""
+    """Run one card; an exception becomes an ``error`` verdict with its traceback.
+
+    A card that changes torch's thread count gets it restored afterwards, so the next card runs
+    under the lab's setting (``--threads``), not the previous card's.
+    """
     budget = info.budget(mode)
+    threads = torch.get_num_threads()
     run = CardRun(info=info, verdict="error", device=str(device), seed=seed, mode=mode, budget=budget)
     ctx = CardContext(device=device, seed=seed, mode=mode, budget=budget, figure_dir=figure_dir, card_id=info.id)
     t0 = time.perf_counter()
@@ -98,6 +103,8 @@ def run_card(info: CardInfo, *, device: torch.device, seed: int, mode: str, figu
     finally:
         run.runtime_s = time.perf_counter() - t0
         run.figures, run.captions = list(ctx.figures), dict(ctx.captions)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
     return run
 
 
