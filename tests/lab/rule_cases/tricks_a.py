@@ -43,19 +43,26 @@ CASES = {
         ({"gap_reduction": E(0.3, 0.4), "held_out_acc_change": E(0.3, 0.4)}, None),
     ],
     "tr-warmup": [
-        ({"spike_ratio": L(1.3), "acc_change": E(1.0, 1.5)}, True),
-        ({"spike_ratio": L(1.0), "acc_change": E(1.0, 1.5)}, False),   # no calmer start
-        ({"spike_ratio": L(1.3), "acc_change": E(-4.0, 1.5)}, False),  # calmer but less accurate
-        ({"spike_ratio": L(1.12), "acc_change": E(1.0, 1.5)}, None),   # straddles 1.10x
-        ({"spike_ratio": L(1.3), "acc_change": E(0.0, 1.5)}, None),    # accuracy interval straddles -1
+        ({"adam_spike": L(5.0, 1.4), "spike_ratio": L(4.0, 1.4), "acc_change": E(30.0, 15.0)}, True),
+        ({"adam_spike": L(5.0, 1.4), "spike_ratio": L(1.0), "acc_change": E(30.0, 15.0)}, False),   # no calmer start
+        ({"adam_spike": L(5.0, 1.4), "spike_ratio": L(4.0, 1.4), "acc_change": E(-4.0, 1.5)}, False),  # calmer, less accurate
+        ({"adam_spike": L(5.0, 1.4), "spike_ratio": L(1.12), "acc_change": E(30.0, 15.0)}, None),   # straddles 1.10x
+        ({"adam_spike": L(5.0, 1.4), "spike_ratio": L(4.0, 1.4), "acc_change": E(0.0, 1.5)}, None),  # accuracy straddles -1
+        ({"adam_spike": L(1.15), "spike_ratio": L(1.3), "acc_change": E(1.0, 1.5)}, None),          # Adam stable: no regime
     ],
     "tr-radam": [
-        ({"adam_over_radam": L(1.25), "radam_over_warmup": L(0.95), "acc_change": E(1.0, 1.5)}, True),
-        ({"adam_over_radam": L(1.0), "radam_over_warmup": L(0.95), "acc_change": E(1.0, 1.5)}, False),
-        ({"adam_over_radam": L(1.25), "radam_over_warmup": L(1.4), "acc_change": E(1.0, 1.5)}, False),  # warmup calmer
-        ({"adam_over_radam": L(1.25), "radam_over_warmup": L(0.95), "acc_change": E(-5.0, 1.5)}, False),
-        ({"adam_over_radam": L(1.12), "radam_over_warmup": L(0.95), "acc_change": E(1.0, 1.5)}, None),
-        ({"adam_over_radam": L(1.25), "radam_over_warmup": L(1.08), "acc_change": E(1.0, 1.5)}, None),
+        ({"adam_spike": L(5.0, 1.4), "adam_over_radam": L(5.0, 1.4), "radam_over_warmup": L(0.9),
+          "acc_change": E(30.0, 15.0)}, True),
+        ({"adam_spike": L(5.0, 1.4), "adam_over_radam": L(1.0), "radam_over_warmup": L(0.9),
+          "acc_change": E(30.0, 15.0)}, False),                                            # no calmer than Adam
+        ({"adam_spike": L(5.0, 1.4), "adam_over_radam": L(5.0, 1.4), "radam_over_warmup": L(1.4),
+          "acc_change": E(30.0, 15.0)}, False),                                            # warmup clearly calmer
+        ({"adam_spike": L(5.0, 1.4), "adam_over_radam": L(5.0, 1.4), "radam_over_warmup": L(0.9),
+          "acc_change": E(-5.0, 1.5)}, False),                                             # costs accuracy
+        ({"adam_spike": L(5.0, 1.4), "adam_over_radam": L(5.0, 1.4), "radam_over_warmup": L(1.08),
+          "acc_change": E(30.0, 15.0)}, None),                                             # straddles 1.10x
+        ({"adam_spike": L(1.2, 1.2), "adam_over_radam": L(1.2), "radam_over_warmup": L(0.9),
+          "acc_change": E(1.0, 1.5)}, None),                                               # Adam not unstable
     ],
     "tr-smooth": [
         ({"overconfidence": E(0.05, 0.01), "ece_reduction": E(0.03, 0.01), "acc_change": E(0.0, 0.5)}, True),
