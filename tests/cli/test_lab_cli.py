@@ -29,14 +29,20 @@ def test_lab_list_names_cards():
     assert r.returncode == 0 and "tr-relu" in r.stdout and "sys-hw" in r.stdout
 
 
+def _only_run(out):
+    """The one run folder ``danlu lab --out OUT`` wrote (runs live in ``OUT/<run-id>/``)."""
+    (run,) = [p for p in out.iterdir() if p.is_dir() and not p.is_symlink()]
+    return run
+
+
 def test_lab_only_writes_report(tmp_path):
     out = tmp_path / "rep"
     r = danlu("lab", "--only", "sys-hw", "--out", str(out), "--seed", "3")
     assert r.returncode == 0, r.stderr
-    res = json.loads((out / "results.json").read_text())
+    res = json.loads((_only_run(out) / "results.json").read_text())
     assert [c["id"] for c in res["cards"]] == ["sys-hw"] and res["meta"]["seed"] == 3
-    assert "sys-hw-roofline.png" in (out / "index.html").read_text()
-    assert (out / "figures" / "sys-hw-roofline.png").stat().st_size > 1000
+    assert "sys-hw-roofline.png" in (_only_run(out) / "index.html").read_text()
+    assert (_only_run(out) / "figures" / "sys-hw-roofline.png").stat().st_size > 1000
 
 
 @pytest.mark.parametrize(
@@ -86,5 +92,5 @@ def test_card_error_gives_exit_1(tmp_path, monkeypatch):
     broken = dataclasses.replace(get_card("sys-hw"), quick={"sizes": "not-a-list"})
     monkeypatch.setitem(CARDS._entries, "sys-hw", broken)
     assert main(["lab", "--only", "sys-hw", "--out", str(tmp_path)]) == 1
-    res = (tmp_path / "results.json").read_text()
+    res = (_only_run(tmp_path) / "results.json").read_text()
     assert '"verdict": "error"' in res
