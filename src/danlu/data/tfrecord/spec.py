@@ -28,21 +28,13 @@ from typing import Any
 import numpy as np
 
 from danlu.data.tfrecord.convert import to_torch  # noqa: F401  (re-exported: it lived here)
+from danlu.data.tfrecord.fast import feature_decoder
 from danlu.data.tfrecord.plan import FALLBACK as _PLAN_FALLBACK
 from danlu.data.tfrecord.proto import Example, SequenceExample
 from danlu.data.tfrecord.proto.view_pb2 import ExampleView as _ExampleView
-from danlu.data.tfrecord.wire import (
-    F32,
-    feature_bytes,
-    feature_payload,
-    not_fast,
-    varint,
-    varint_rows,
-    varints,
-)
+from danlu.data.tfrecord.wire import F32, feature_payload, varint_rows
 from danlu.errors import DanluError
 
-_asarray = np.asarray
 _NO_FEATURES: dict = {}  # the feature map of a record that lacks a feature (see _Field.decode)
 _DT = {"int64": ("int64_list", np.int64), "float32": ("float_list", np.float32), "float": ("float_list", np.float32),
        "bytes": ("bytes_list", object), "string": ("bytes_list", object)}
@@ -129,75 +121,11 @@ class _Field:
             self.default = np.broadcast_to(d.reshape(-1), (self.size,)).reshape(self.shape).copy()
 
     def fast(self) -> Callable[[Any], np.ndarray]:
-        """A decoder of the raw Feature bytes (from ``ExampleView``) for the common case: one list of
-        the right kind, packed, the right count. It raises on anything else and the caller falls back
-        to :meth:`decode` on the fully parsed Example (which names the problem)."""
-        spec, shape = self.spec, self.shape
-        if isinstance(spec, RawFeature):
-            dt, size = self.np_dtype, math.prod(shape)
-
-            nbytes = size * dt.itemsize
-
-            def raw(fb):
-                s, e = feature_payload(fb, 0x0A)
-                if e - s != nbytes:
-                    raise ValueError
-                return np.ndarray(shape, dt, fb, s).copy()  # (*shape,), a writable copy
-            return raw
-        if isinstance(spec, FixedLenSequenceFeature):
-            return not_fast
-        var = isinstance(spec, VarLenFeature)
-        size = None if var else self.size
-        if self.np_dtype is object:
-            if shape == () and not var:
-                def string(fb):  # one bytes value: a single payload slice (an empty list is 2 bytes)
-                    if len(fb) < 4:
-                        raise ValueError
-                    s, e = feature_payload(fb, 0x0A)
-                    return _asarray(fb[s:e], object)  # ()
-                return string
-
-            def strings(fb):
-                vals = feature_bytes(fb) if fb is not None else []
-                if size is not None and len(vals) != size:
-                    raise ValueError
-                if shape == () and size is not None:
-                    return _asarray(vals[0], object)  # (), one bytes value
-                out = np.empty(len(vals), dtype=object)
-                out[:] = vals
-                return out.reshape(shape if size is not None else (len(vals),))
-            return strings
-        if self.kind == "float_list":
-            def floats(fb):
-                s, e = feature_payload(fb, 0x12)
-                n = (e - s) >> 2
-                if (size is not None and n != size) or (e - s) & 3:
-                    raise ValueError
-                return np.ndarray(shape if size is not None else (n,), F32, fb, s).copy()
-            return floats
-
-        scalar = not var and shape == ()
-
-        def ints(fb):
-            s, e = feature_payload(fb, 0x1A)
-            if scalar:
-                v = fb[s]
-                if v < 0x80:
-                    i = s + 1
-                elif fb[s + 1] < 0x80:
-                    v, i = (v & 0x7F) | (fb[s + 1] << 7), s + 2
-                else:
-                    v, i = varint(fb, s)
-                if i != e:
-                    raise ValueError
-                return np.array(v - (1 << 64) if v >= 1 << 63 else v, dtype=np.int64)  # ()
-            if size is not None and e - s == size:  # every value < 128
-                return np.frombuffer(fb, np.uint8, size, s).astype(np.int64).reshape(shape)
-            vals = varints(fb, s, e)
-            if size is not None and len(vals) != size:
-                raise ValueError
-            return np.array(vals, dtype=np.int64).reshape(shape if size is not None else (len(vals),))
-        return ints
+        """A decoder of the raw Feature bytes (from ``ExampleView``) for the common case (see
+        :mod:`.fast`); it raises on anything else and the caller falls back to :meth:`decode`."""
+        spec = self.spec
+        return feature_decoder(self.shape, self.np_dtype, self.kind, raw=isinstance(spec, RawFeature),
+                               var=isinstance(spec, VarLenFeature), seq=isinstance(spec, FixedLenSequenceFeature))
 
     @property
     def plannable(self) -> bool:
