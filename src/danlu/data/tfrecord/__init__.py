@@ -13,10 +13,12 @@ Byte-compatible with TensorFlow's ``tf.io.TFRecordWriter`` / ``tf.data.TFRecordD
     [[], [0], [0, 1]]
 
 Modules: ``crc`` (masked CRC32C), ``reader``/``writer`` (framing), ``compression``, ``example``
-(dict <-> message), ``spec`` (decode per feature spec), ``index``, ``dataset`` (PyTorch datasets),
-``proto`` (generated message classes; tools/gen_proto.sh).
+(dict <-> message), ``spec`` (decode per feature spec; its fast paths: ``plan`` per byte layout,
+``batch`` per batch, ``fast`` per raw Feature, ``wire`` helpers), ``index``, ``dataset`` (PyTorch
+datasets), ``convert`` (to torch, ``collate``), ``proto`` (generated message classes; tools/gen_proto.sh).
 """
 
+from danlu.data.tfrecord.convert import Decoded, collate
 from danlu.data.tfrecord.crc import crc32c, mask_crc, masked_crc32c, unmask_crc
 from danlu.data.tfrecord.dataset import TFRecordDataset, TFRecordIndexedDataset, consumer_slot
 from danlu.data.tfrecord.errors import CorruptRecordError
@@ -45,9 +47,9 @@ from danlu.data.tfrecord.spec import (
 from danlu.data.tfrecord.writer import TFRecordWriter, frame, write_records
 
 __all__ = [
-    "CorruptRecordError", "Example", "ExampleDecoder", "Feature", "Features", "FixedLenFeature",
+    "CorruptRecordError", "Decoded", "Example", "ExampleDecoder", "Feature", "Features", "FixedLenFeature",
     "FixedLenSequenceFeature", "Problem", "RawFeature", "SequenceExample", "TFRecordDataset",
-    "TFRecordIndexedDataset", "TFRecordWriter", "VarLenFeature", "build_index", "consumer_slot",
+    "TFRecordIndexedDataset", "TFRecordWriter", "VarLenFeature", "build_index", "collate", "consumer_slot",
     "count_records", "crc32c", "create_index", "dict_to_record", "example_to_dict", "frame", "make_example",
     "make_sequence_example", "mask_crc", "masked_crc32c", "parse_example", "parse_examples",
     "parse_sequence_example", "read_index", "read_records", "record_to_dict", "scan_records",
