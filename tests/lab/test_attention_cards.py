@@ -172,3 +172,12 @@ def test_gau_models_map_tokens_to_logits_causally():
         x2 = x.clone()
         x2[:, -1] = (x2[:, -1] + 1) % 10                     # changing the last token leaves earlier logits alone
         assert torch.allclose(m(x2)[:, :-1], y[:, :-1], atol=1e-6), arm
+
+
+def test_single_threaded_card_runs_on_one_thread_and_restores():
+    seen = []
+    fn = C.single_threaded(lambda ctx: seen.append(torch.get_num_threads()) or "ok")
+    before = torch.get_num_threads()
+    ctx = _ctx("x", {}, pathlib.Path("/nonexistent"))
+    assert fn(ctx) == "ok" and seen == [1]
+    assert torch.get_num_threads() == before

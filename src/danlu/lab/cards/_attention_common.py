@@ -7,6 +7,12 @@ thread, with torch limited to that one thread, counts only this process's work. 
 threads the process's CPU time also counts OpenMP workers spinning while they wait, which grows
 with machine load, so the cost cards time their calls inside :func:`one_thread`. On a GPU the clock
 is synchronized wall time.
+
+The attention cards also run *all* their work single-threaded (:func:`single_threaded`): their
+tensors are small, so a second torch thread only adds synchronization, and with another process
+on the machine its workers spin (att-quality's quick run took about 10x the CPU time with two
+threads on a loaded 2-core machine). Their verdicts therefore do not depend on the runner's thread
+count; the count is restored afterwards.
 """
 
 from __future__ import annotations
@@ -32,6 +38,18 @@ def one_thread(device: torch.device) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def single_threaded(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Decorator for a card function ``fn(ctx)``: run it inside :func:`one_thread` on ``ctx.device``."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(ctx: Any) -> Any:
+        with one_thread(ctx.device):
+            return fn(ctx)
+
+    return wrapper
 
 
 def _sync(device: torch.device) -> None:

@@ -25,7 +25,7 @@ import statistics
 import torch
 
 from danlu.lab import CardContext, CardResult, card
-from danlu.lab.cards._attention_common import best_of, loglog_slope, one_thread
+from danlu.lab.cards._attention_common import best_of, loglog_slope, one_thread, single_threaded
 from danlu.lab.evidence import Decision, Estimate, all_of, decide, estimate
 
 MID = 1.5          # between linear (1) and quadratic (2)
@@ -79,6 +79,7 @@ def _methods(d: int):
     full={"ns": [256, 512, 1024, 2048, 4096, 8192, 16384], "repeats": 8},
     rule=verdict,
 )
+@single_threaded
 def att_complexity(ctx: CardContext) -> CardResult:
     from danlu.kernels.memory import TensorMemoryTracker
     from danlu.plotting import subplots

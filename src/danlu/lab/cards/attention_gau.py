@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from danlu.lab import CardContext, CardResult, card
-from danlu.lab.cards._attention_common import best_of, one_thread
+from danlu.lab.cards._attention_common import best_of, one_thread, single_threaded
 from danlu.lab.evidence import (
     Decision,
     Estimate,
@@ -173,6 +173,7 @@ def _flops_per_step(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> int
     slow=True,
     rule=verdict,
 )
+@single_threaded
 def att_gau(ctx: CardContext) -> CardResult:
     from danlu.attention.models import evaluate_lm
     from danlu.data import load_dataset

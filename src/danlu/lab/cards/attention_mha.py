@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from danlu.lab import CardContext, CardResult, card
-from danlu.lab.cards._attention_common import best_of, loglog_slope, one_thread
+from danlu.lab.cards._attention_common import best_of, loglog_slope, one_thread, single_threaded
 from danlu.lab.evidence import Decision, Estimate, all_of, decide, estimate
 
 ARCHS = ("CNN", "RNN", "self-attention")
@@ -182,6 +182,7 @@ def _parity(d: int, heads: int, g: torch.Generator) -> float:
     full={"path_ns": [8, 16, 32, 64, 128], "ns": [64, 128, 256, 512, 1024, 2048, 4096], "repeats": 8, "calls": 5},
     rule=verdict,
 )
+@single_threaded
 def att_mha(ctx: CardContext) -> CardResult:
     from torch.utils.flop_counter import FlopCounterMode
 

@@ -20,6 +20,7 @@ import math
 import torch
 
 from danlu.lab import CardContext, CardResult, card
+from danlu.lab.cards._attention_common import single_threaded
 from danlu.lab.evidence import Decision, Estimate, all_of, decide, log_ratio, ratio_text, seeds_for
 
 KERNEL_TOL = 1e-6
@@ -96,6 +97,7 @@ def _draw(seed: int, b: dict) -> dict:
     full={"n_train": 200, "n_test": 400, "steps": 500, "seeds": 20},
     rule=verdict,
 )
+@single_threaded
 def att_nw(ctx: CardContext) -> CardResult:
     from danlu.plotting import subplots
 

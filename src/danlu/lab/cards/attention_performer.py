@@ -18,6 +18,7 @@ import math
 import torch
 
 from danlu.lab import CardContext, CardResult, card
+from danlu.lab.cards._attention_common import single_threaded
 from danlu.lab.evidence import Decision, Estimate, all_of, decide, estimate, ratio_text, seeds_for
 
 SLOPE_MARGIN = -0.25
@@ -74,6 +75,7 @@ def _errors(seed: int, b: dict) -> dict[str, list[float]]:
     full={"n": 1024, "ms": [8, 16, 32, 64, 128, 256, 512, 1024], "seeds": 32},
     rule=verdict,
 )
+@single_threaded
 def att_performer(ctx: CardContext) -> CardResult:
     from danlu.plotting import subplots
 

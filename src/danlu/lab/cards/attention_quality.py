@@ -13,6 +13,7 @@ softmax − other, paired by seed, with its 95% t interval.
 from __future__ import annotations
 
 from danlu.lab import CardContext, CardResult, card
+from danlu.lab.cards._attention_common import single_threaded
 from danlu.lab.evidence import Decision, Estimate, all_of, decide, estimate, paired, seeds_for
 
 MARGIN = -0.02
@@ -47,6 +48,7 @@ def verdict(softmax_accuracy: Estimate, gap_linear: Estimate, gap_performer: Est
     slow=True,
     rule=verdict,
 )
+@single_threaded
 def att_quality(ctx: CardContext) -> CardResult:
     from danlu.attention.models import train_lm
     from danlu.plotting import subplots

@@ -28,7 +28,7 @@ import math
 import torch
 
 from danlu.lab import CardContext, CardResult, card
-from danlu.lab.cards._attention_common import best_of, loglog_slope, one_thread
+from danlu.lab.cards._attention_common import best_of, loglog_slope, one_thread, single_threaded
 from danlu.lab.evidence import Decision, Estimate, all_of, decide, estimate, ratio_text, seeds_for
 
 EXACT_TOL = 1e-10
@@ -148,6 +148,7 @@ def _cost(b: dict, device: torch.device) -> tuple[dict[str, list[list[float]]], 
     full={"seeds": 20, "dims": [4, 16, 64, 256, 1024, 4096], "cost_dims": [16, 64, 256, 1024], "repeats": 10},
     rule=verdict,
 )
+@single_threaded
 def att_score(ctx: CardContext) -> CardResult:
     from danlu.plotting import subplots
 

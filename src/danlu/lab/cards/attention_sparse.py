@@ -28,7 +28,7 @@ import statistics
 import torch
 
 from danlu.lab import CardContext, CardResult, card
-from danlu.lab.cards._attention_common import best_of, one_thread
+from danlu.lab.cards._attention_common import best_of, one_thread, single_threaded
 from danlu.lab.evidence import Decision, Estimate, all_of, decide, estimate, ratio_text
 
 TOL = 1e-5
@@ -73,6 +73,7 @@ def _tile_density(keep: torch.Tensor, tile: int) -> float:
                     "block": [64, 256, 1024, 2048]}},
     rule=verdict,
 )
+@single_threaded
 def att_sparse(ctx: CardContext) -> CardResult:
     from danlu.attention.kinds.sparse import SparseAttention, sparse_mask
     from danlu.kernels.flash_attention.reference import softmax_attention_naive

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from danlu.lab import CardContext, CardResult, card
+from danlu.lab.cards._attention_common import single_threaded
 from danlu.lab.evidence import Decision, Estimate, all_of, decide, estimate, log_ratio, ratio_text, seeds_for
 
 TAIL_MARGIN = 1.0
@@ -116,6 +117,7 @@ def _local_mass(w: torch.Tensor, window: int) -> float:
     full={"seeds": 10, "trials": 4000, "n": 64, "seq": 1024},
     rule=verdict,
 )
+@single_threaded
 def att_transnormer(ctx: CardContext) -> CardResult:
     from danlu.plotting import subplots
 
