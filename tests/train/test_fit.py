@@ -179,3 +179,33 @@ def test_fit_builds_the_task_optimizers_from_the_config_defaults():
     fit("classification", model, train_set, steps=10, seed=0, batch_size=30,
         callbacks=[lambda ev, eng: lrs.append(eng.last.lr) if ev == "step" else None])
     assert lrs[0] == pytest.approx(5e-3) and lrs[-1] < lrs[0]  # adamw at optim.lr, cosine over the 10 steps
+
+
+class _InfGrad(torch.autograd.Function):
+    """Identity forward; an infinite gradient backward (a finite loss with a non-finite gradient)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return torch.full_like(g, float("inf"))
+
+
+@pytest.mark.parametrize("clip", [0.0, 1.0])
+def test_nan_guard_catches_an_infinite_gradient_under_a_finite_loss(clip):
+    train_set, _ = _data()
+    model = nn.Linear(12, 3)
+    before = model.weight.detach().clone()
+    losses = []
+
+    def loss_fn(logits, y):
+        loss = F.cross_entropy(_InfGrad.apply(logits), y)
+        losses.append(loss.item())
+        return loss
+
+    with pytest.raises(TrainingDiverged, match=r"stopped at step 2: 2 steps"):
+        fit(Classification(loss_fn=loss_fn), model, train_set, steps=5, seed=0, batch_size=30,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loop=LoopConfig(max_bad_steps=2, grad_clip=clip))
+    assert all(map(torch.isfinite, torch.tensor(losses))) and torch.equal(model.weight, before)

@@ -84,7 +84,8 @@ class LoopConfig:
     precision: Literal["fp32", "bf16", "fp16"] = doc_field(
         "fp32", "fp32; bf16 autocast (CPU and CUDA); fp16 autocast + GradScaler (CUDA only)")
     ema_decay: float = doc_field(0.0, "EMA of the weights with this decay, used for evaluation (0: off)")
-    nan_guard: bool = doc_field(True, "skip steps whose loss or gradient norm is NaN/inf")
+    nan_guard: bool = doc_field(True, "skip steps whose loss or gradients hold NaN/inf (with grad_clip: whose "
+                                      "gradient norm is NaN/inf)")
     max_bad_steps: int = doc_field(10, "stop with an error after this many skipped (NaN/inf) steps")
     eval_every: int = doc_field(1, "evaluate on the validation split every this many epochs")
 

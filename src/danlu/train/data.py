@@ -14,7 +14,15 @@ import pathlib
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    DistributedSampler,
+    SequentialSampler,
+    Subset,
+    TensorDataset,
+)
 
 from danlu.data import Splits, load_dataset
 from danlu.data.splits import tensor_splits
@@ -55,12 +63,34 @@ class ResumableSampler(DistributedSampler):
         return super().__len__() - self.skip
 
 
+class _IndexBatches(BatchSampler):
+    """``BatchSampler`` yielding each batch's indices as one LongTensor (B,): one conversion, not one per tensor."""
+
+    def __iter__(self) -> Iterator[torch.Tensor]:  # type: ignore[override]
+        for batch in super().__iter__():
+            yield torch.tensor(batch, dtype=torch.long)
+
+
+def _batched(ds: Dataset) -> bool:
+    """True for in-memory tensors: a whole batch is one indexing op (same values as stacking the samples)."""
+    return isinstance(ds, TensorDataset) or (isinstance(ds, Subset) and isinstance(ds.dataset, TensorDataset))
+
+
+
 def train_loader(ds: Dataset, batch_size: int, *, seed: int, rank: int, world_size: int,
                  num_workers: int = 0) -> tuple[DataLoader, ResumableSampler]:
-    """Shuffled, full-batches-only loader over this rank's share of ``ds``, and its sampler."""
+    """Shuffled, full-batches-only loader over this rank's share of ``ds``, and its sampler.
+
+    A ``TensorDataset`` is indexed a batch at a time (``x[indices]``) rather than sample by
+    sample and stacked: the same batches, without the per-sample Python cost.
+    """
     sampler = ResumableSampler(ds, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True)
-    loader = DataLoader(ds, batch_size=batch_size, sampler=sampler, drop_last=True, num_workers=num_workers,
-                        generator=torch.Generator().manual_seed(seed), pin_memory=torch.cuda.is_available())
+    common = {"num_workers": num_workers, "generator": torch.Generator().manual_seed(seed),
+              "pin_memory": torch.cuda.is_available()}
+    if isinstance(ds, TensorDataset):
+        loader = DataLoader(ds, sampler=_IndexBatches(sampler, batch_size, drop_last=True), batch_size=None, **common)
+    else:
+        loader = DataLoader(ds, batch_size=batch_size, sampler=sampler, drop_last=True, **common)
     if len(loader) == 0:
         raise DanluError(f"data.batch_size={batch_size} is larger than this process's share of the training "
                          f"split ({len(sampler)} samples); lower the batch size")
@@ -70,6 +100,9 @@ def train_loader(ds: Dataset, batch_size: int, *, seed: int, rank: int, world_si
 def eval_loader(ds: Dataset, batch_size: int, *, rank: int, world_size: int) -> DataLoader:
     """In-order loader over every ``world_size``-th sample from ``rank`` (no padding, no duplicates)."""
     part = Subset(ds, range(rank, len(ds), world_size)) if world_size > 1 else ds
+    if _batched(part):
+        return DataLoader(part, sampler=BatchSampler(SequentialSampler(part), batch_size, drop_last=False),
+                          batch_size=None)
     return DataLoader(part, batch_size=batch_size, shuffle=False)
 
 

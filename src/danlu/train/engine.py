@@ -4,8 +4,8 @@ What is common to every model lives here; what differs is the task's (:mod:`danl
 One engine step trains one of the task's optimizers (the phase :meth:`Task.next_phase` names):
 
     for each of ``accum_steps`` micro-batches: forward the task's ``training_step`` under autocast and
-    backward ``loss / accum_steps`` (inside ``no_sync`` except the last micro-batch under DDP);
-    then unscale (fp16), clip the phase's gradients, check the loss and gradient norm for NaN/inf
+    backward ``loss / accum_steps`` (``loss`` when it is 1) (inside ``no_sync`` except the last micro-batch under DDP);
+    then unscale (fp16), clip the phase's gradients, check the loss and gradients for NaN/inf
     (skip and count the step if bad), step the phase's optimizer through the GradScaler and its
     LR schedule, zero every gradient, run the task's ``on_step_end``, update the EMA.
 
@@ -159,6 +159,7 @@ class Engine:
         for phase, opt in optimizers.items():
             ids = {id(p) for group in opt.optimizer.param_groups for p in group["params"]}
             self._phase_params[phase] = [p for p in trainable if id(p) in ids]
+        self._finite = {phase: _FiniteCheck(ps) for phase, ps in self._phase_params.items()}
         self.stat_names = task.stat_names()
         self.epoch_meter = torch.zeros(2 * len(self.stat_names), device=device)  # (total, count) per stat
         self.log_meter = torch.zeros(2 * len(self.stat_names), device=device)
@@ -181,33 +182,38 @@ class Engine:
         loop, state, ctx, task = self.cfg.loop, self.state, self.ctx, self.task
         self.net = net = task.wrap(self.model, self._wrap)
         micro_per_epoch = (len(self.batches) // loop.accum_steps) * loop.accum_steps
+        on_device = getattr(self.batches, "on_device", False)  # batches already on self.device
+        accum, total, log_every, ckpt_every = loop.accum_steps, self.total_steps, self.cfg.log.every_steps, \
+            self.cfg.checkpoint.every_steps
         t_log, samples_log = time.perf_counter(), state.samples
         step_loss = torch.zeros((), device=self.device)  # loss summed over the micro-batches of one step
         try:
-            while state.epoch < self.epochs and state.step < self.total_steps:
+            while state.epoch < self.epochs and state.step < total:
                 net.train()
                 ctx.epoch = state.epoch
                 for batch in self.batches.epoch(state.epoch, state.batch_in_epoch):
-                    if state.batch_in_epoch >= micro_per_epoch or state.step >= self.total_steps:
+                    if state.batch_in_epoch >= micro_per_epoch or state.step >= total:
                         break
-                    batch = task.to_device(batch, self.device)
+                    if not on_device:
+                        batch = task.to_device(batch, self.device)
                     state.batch_in_epoch += 1
-                    first_micro = (state.batch_in_epoch - 1) % loop.accum_steps == 0
-                    last_micro = state.batch_in_epoch % loop.accum_steps == 0
+                    first_micro = accum == 1 or (state.batch_in_epoch - 1) % accum == 0
+                    last_micro = accum == 1 or state.batch_in_epoch % accum == 0
                     if first_micro:
                         ctx.step, ctx.phase = state.step, task.next_phase()
                     with self._no_sync() if (self._ddp and not last_micro) else nullcontext():
                         with ctx.autocast():
                             out = task.training_step(net, batch, ctx)
-                        self.scaler.scale(out.loss / loop.accum_steps).backward()
+                        self.scaler.scale(out.loss / accum if accum > 1 else out.loss).backward()
                     self.epoch_meter += out.stats
-                    self.log_meter += out.stats
+                    if self._logging:
+                        self.log_meter += out.stats
                     step_loss = out.loss.detach() if first_micro else step_loss + out.loss.detach()
                     if not last_micro:
                         continue
 
                     self._optimizer_step(step_loss, batch, out.outputs)
-                    if self._logging and state.step % self.cfg.log.every_steps == 0:
+                    if self._logging and state.step % log_every == 0:
                         now = time.perf_counter()
                         record = {"kind": "step", "step": state.step, "epoch": state.epoch,
                                   **self._summarize(self.log_meter, ""), **self._lrs(),
@@ -217,7 +223,7 @@ class Engine:
                                                                     if k not in ("kind", "step", "epoch")})
                         self.log_meter.zero_()
                         t_log, samples_log = now, state.samples
-                    if self.cfg.checkpoint.every_steps and state.step % self.cfg.checkpoint.every_steps == 0:
+                    if ckpt_every and state.step % ckpt_every == 0:
                         self.save(best=False)
                     self._emit("step")
 
@@ -238,17 +244,18 @@ class Engine:
         state.samples += self.samples_per_step
         lr = opt.optimizer.param_groups[0]["lr"]
         self.scaler.unscale_(opt.optimizer)
-        params = [p for p in self._phase_params[ctx.phase] if p.grad is not None]
-        if loop.grad_clip > 0:
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, loop.grad_clip)
-        elif loop.nan_guard and not self.scaled:
-            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params])
-        else:
-            grad_norm = torch.zeros((), device=self.device)
+        params = ([p for p in self._phase_params[ctx.phase] if p.grad is not None]
+                  if loop.grad_clip > 0 or loop.nan_guard else [])
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, loop.grad_clip) if loop.grad_clip > 0 else None
         bad = False
         if loop.nan_guard:  # fp16: the GradScaler handles gradient overflow itself
-            finite = torch.isfinite(step_loss) & (self.scaled or torch.isfinite(grad_norm))
-            bad = dist.any_rank(not bool(finite), self.info, self.device)
+            if self.scaled:
+                finite = bool(torch.isfinite(step_loss))
+            elif grad_norm is not None:
+                finite = bool(torch.isfinite(step_loss) & torch.isfinite(grad_norm))
+            else:
+                finite = self._finite[ctx.phase](step_loss)
+            bad = dist.any_rank(not finite, self.info, self.device)
         if bad:
             state.bad_steps += 1
             if self.scaled:
@@ -256,7 +263,9 @@ class Engine:
             self.log.message(f"step {state.step}: loss or gradient is NaN/inf; step skipped "
                              f"({state.bad_steps}/{loop.max_bad_steps})")
             self.log.write({"kind": "bad_step", "step": state.step, "epoch": state.epoch,
-                            "loss": float(step_loss), "grad_norm": float(grad_norm)})
+                            "loss": float(step_loss), "grad_norm": float(
+                                grad_norm if grad_norm is not None else
+                                torch.nn.utils.get_total_norm([p.grad for p in params]))})
             if state.bad_steps >= loop.max_bad_steps:
                 where = (f"the last good checkpoint in {str(self.checkpoints.folder)!r} is intact"
                          if self.checkpoints is not None else "no checkpoints are kept in memory training")
@@ -269,8 +278,9 @@ class Engine:
             self.scaler.update()
             if opt.schedule is not None:
                 opt.schedule.step()
-        for o in self.optimizers.values():
-            o.optimizer.zero_grad(set_to_none=True)
+        for phase, o in self.optimizers.items():  # other phases' too, when this step left gradients there
+            if phase == ctx.phase or any(p.grad is not None for p in self._phase_params[phase]):
+                o.optimizer.zero_grad(set_to_none=True)
         ctx.step, ctx.skipped = state.step, bad
         self.task.on_step_end(ctx)
         if not bad and self.ema is not None:
@@ -384,6 +394,36 @@ class Engine:
         self.eval_metrics = dict(saved.get("metrics", {}))
         self._last_saved = self.state.step
         restore_rng(saved["rng"])
+
+
+class _FiniteCheck:
+    """Is a step's loss and every gradient element finite? One fused kernel per device and dtype (the one
+    the GradScaler uses, here with a scale of 1, which leaves the values unchanged) and one sync."""
+
+    def __init__(self, params: list[torch.Tensor]) -> None:
+        groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
+        for p in params:
+            groups.setdefault((p.device, p.dtype), []).append(p)
+        self.groups = list(groups.items())
+        self.found = {d: torch.zeros(1, device=d) for (d, _) in groups}
+        self.one = {d: torch.ones(1, device=d) for (d, _) in groups}
+        self.fused = getattr(torch, "_amp_foreach_non_finite_check_and_unscale_", None)
+
+    def __call__(self, loss: torch.Tensor) -> bool:
+        if self.fused is None:  # an older torch: the global gradient norm (an overflow to inf also counts)
+            grads = [p.grad for _, ps in self.groups for p in ps if p.grad is not None]
+            return bool(torch.isfinite(loss) & torch.isfinite(torch.nn.utils.get_total_norm(grads)))
+        loss_checked = False
+        for (device, dtype), params in self.groups:
+            grads = [p.grad for p in params if p.grad is not None]
+            if not loss_checked and loss.device == device and loss.dtype == dtype:
+                grads.append(loss.detach().view(1))  # multiplied by 1 in place: unchanged
+                loss_checked = True
+            self.found[device].zero_()
+            if grads:
+                self.fused(grads, self.found[device], self.one[device])
+        grads_ok = not any(bool(f) for f in self.found.values())  # one sync per device
+        return grads_ok and (loss_checked or bool(torch.isfinite(loss)))
 
 
 def epochs_for(steps: int, steps_per_epoch: int) -> int:

@@ -29,6 +29,7 @@ from torch.utils.data import TensorDataset
 
 from danlu.errors import DanluError
 from danlu.train.config import LoopConfig, TrainConfig
+from danlu.train.data import eval_loader
 from danlu.train.engine import Callback, Engine, LoopState, StepInfo, epochs_for
 from danlu.train.tasks import Optimization, Task, create_task
 
@@ -56,6 +57,8 @@ class TensorBatches:
             raise DanluError("fit: the training data is empty")
         self._gen = torch.Generator().manual_seed(seed)
         self._drawn, self._perm = -1, torch.empty(0, dtype=torch.long)
+
+    on_device = True  # the engine need not move the batches
 
     def __len__(self) -> int:
         return max(self.n // self.batch_size, 1)
@@ -129,19 +132,18 @@ def fit(task: Task | str, model: nn.Module, data: TensorDataset, *, steps: int, 
     cfg = TrainConfig(loop=loop if loop is not None else LoopConfig(), seed=seed, device=str(device))
     task.to(device)
     model.to(device)
-    train_set = task.prepare(data)
-    if not isinstance(train_set, TensorDataset):
+    if not isinstance(data, TensorDataset):
         raise DanluError(f"fit: data must be a TensorDataset of in-memory tensors, got {type(data).__name__}")
-    task.setup(train_set)
+    task.setup(data)
+    train_set = task.prepare(data)
+    val_set = task.prepare(eval_data) if eval_data is not None else None
     batches = TensorBatches(train_set.tensors, batch_size, seed=seed, device=device)
     steps_per_epoch = len(batches) // cfg.loop.accum_steps
     if steps_per_epoch == 0:
         raise DanluError(f"loop.accum_steps={cfg.loop.accum_steps} exceeds the {len(batches)} batches per epoch")
     optimizers = _optimizations(task, model, cfg, steps, optimizer, schedule)
-    val_loader = None
-    if eval_data is not None:
-        val_set = task.prepare(eval_data)
-        val_loader = torch.utils.data.DataLoader(val_set, batch_size=cfg.data.eval_batch_size, shuffle=False)
+    val_loader = (eval_loader(val_set, cfg.data.eval_batch_size, rank=0, world_size=1)
+                  if val_set is not None else None)
     model.zero_grad(set_to_none=True)
     engine = Engine(cfg, task, model, optimizers, batches, device=device, total_steps=steps,
                     epochs=epochs_for(steps, steps_per_epoch) if steps else 0, val_loader=val_loader,

@@ -12,7 +12,10 @@ import json
 import math
 import os
 import pathlib
+import time
 from typing import Any
+
+REDRAW_S = 0.1  # the progress bar is redrawn at most this often
 
 
 def _clean(v: Any) -> Any:
@@ -30,6 +33,8 @@ class RunLog:
         self._file = open(path, "a", buffering=1) if enabled and path is not None else None  # noqa: SIM115
         self._progress = None
         self._task = None
+        self._drawn = -float("inf")  # time.monotonic() of the last redraw
+        self._pending: tuple[int, int, dict[str, float]] | None = None  # a skipped redraw
         if enabled and progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -65,11 +70,21 @@ class RunLog:
             self._file.write(json.dumps({k: _clean(v) for k, v in record.items()}) + "\n")
 
     def progress(self, step: int, epoch: int, stats: dict[str, float]) -> None:
-        if self._progress is not None:
-            text = " ".join(f"{v:,.0f}/s" if k == "samples/s" else f"lr {v:.1e}" if k == "lr" else f"{k} {v:.4f}"
-                            for k, v in stats.items())
-            self._progress.update(self._task, completed=step, epoch=epoch + 1, stats=text)  # 1-based, as the epoch lines
-            self._progress.refresh()
+        """Redraw the bar (at most every ``REDRAW_S`` seconds: drawing costs far more than a small step)."""
+        if self._progress is None:
+            return
+        now = time.monotonic()
+        if now - self._drawn < REDRAW_S:
+            self._pending = (step, epoch, stats)  # drawn by the next redraw or by close()
+            return
+        self._drawn, self._pending = now, None
+        self._draw(step, epoch, stats)
+
+    def _draw(self, step: int, epoch: int, stats: dict[str, float]) -> None:
+        text = " ".join(f"{v:,.0f}/s" if k == "samples/s" else f"{k} {v:.1e}" if k.startswith("lr") else f"{k} {v:.4f}"
+                        for k, v in stats.items())
+        self._progress.update(self._task, completed=step, epoch=epoch + 1, stats=text)  # 1-based, as the epoch lines
+        self._progress.refresh()
 
     def message(self, text: str) -> None:
         if not self.enabled:
@@ -82,6 +97,8 @@ class RunLog:
     def close(self, step: int | None = None) -> None:
         """Stop the bar (drawn at ``step`` if given) and close the log file."""
         if self._progress is not None:
+            if self._pending is not None:
+                self._draw(*self._pending)
             if step is not None:
                 self._progress.update(self._task, completed=step)
                 self._progress.refresh()

@@ -30,10 +30,9 @@ def _topk(logits: Tensor, target: Tensor, k: int) -> tuple[Tensor, Tensor]:
 
 @METRICS.register("accuracy")
 def accuracy(logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
-    """Top-1 accuracy: (number correct, number labelled)."""
-    mask = target != IGNORE_INDEX  # (B,) or (B, T)
-    hit = (logits.argmax(-1) == target) & mask  # (B,) or (B, T)
-    return hit.sum().float(), mask.sum().float()
+    """Top-1 accuracy: (number correct, number labelled). An argmax is never -100, so no mask is needed for hits."""
+    hits = (logits.argmax(-1) == target).sum()  # ()
+    return hits.float(), (target != IGNORE_INDEX).sum().float()
 
 
 @METRICS.register("top5")
@@ -46,4 +45,4 @@ def metric_sums(names: list[str], logits: Tensor, target: Tensor) -> Tensor:
     """Stack the (total, count) pairs of ``names`` into one (len(names), 2) tensor."""
     if not names:
         return torch.zeros(0, 2, device=logits.device)
-    return torch.stack([torch.stack(METRICS.get(n)(logits, target)) for n in names])  # (M, 2)
+    return torch.stack([v for n in names for v in METRICS.get(n)(logits, target)]).view(len(names), 2)  # (M, 2)

@@ -84,8 +84,8 @@ class Trainer:
         task = TASKS.get(cfg.task.name).from_config(cfg).to(device)
         seed_everything(cfg.seed)
         splits = task.build_data(cfg)
+        task.setup(splits.train)
         train_set, val_set, test_set = (task.prepare(ds) for ds in (splits.train, splits.val, splits.test))
-        task.setup(train_set)
         model = task.build_model(cfg, splits).to(device)
         loader, sampler = train_loader(train_set, cfg.data.batch_size, seed=cfg.seed, rank=info.rank,
                                        world_size=info.world_size, num_workers=cfg.data.num_workers)

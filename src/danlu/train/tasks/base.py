@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,6 +31,9 @@ from danlu.train import distributed as dist
 if TYPE_CHECKING:
     from danlu.data import Splits
     from danlu.train.config import TrainConfig
+
+
+_NO_AUTOCAST = nullcontext()  # reusable: nullcontext keeps no state
 
 
 @dataclass
@@ -90,8 +93,9 @@ class Context:
 
     def autocast(self) -> AbstractContextManager:
         """The autocast region of the run's precision (a no-op in fp32)."""
-        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                              enabled=self.amp_dtype is not None)
+        if self.amp_dtype is None:
+            return _NO_AUTOCAST
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def all_reduce_sum(self, t: Tensor) -> Tensor:
         """Sum ``t`` over DDP ranks in place (a no-op for one process) and return it."""
@@ -162,7 +166,8 @@ class Task:
         return ds
 
     def setup(self, train: Dataset) -> None:
-        """Called once before training with the (prepared) training set: learn what evaluation needs."""
+        """Called once before training with the training split as loaded (before :meth:`prepare`):
+        learn what evaluation needs."""
 
     # -------------------------------------------------------------- one step
     def stat_names(self) -> list[str]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from danlu.train.metrics import metric_sums
+from danlu.train.metrics import METRICS, metric_sums
 from danlu.train.tasks import TASKS
 from danlu.train.tasks.base import Context, Optimization, StepOutput, Task
 
@@ -42,6 +42,13 @@ class Classification(Task):
         super().__init__(args)
         self.loss_fn = loss_fn if loss_fn is not None else nn.functional.cross_entropy
         self.metrics = list(metrics)
+        self._ones: dict[torch.device, Tensor] = {}
+
+    def _one(self, device: torch.device) -> Tensor:
+        one = self._ones.get(device)
+        if one is None:
+            one = self._ones[device] = torch.ones((), device=device)
+        return one
 
     @classmethod
     def from_config(cls, cfg: TrainConfig) -> Classification:
@@ -72,8 +79,8 @@ class Classification(Task):
         x, y = batch  # (B, ...), (B,)
         logits = model(x)  # (B, C)
         loss = self.loss_fn(logits, y)  # ()
-        stats = torch.cat([loss.detach().float().view(1), loss.new_ones(1, dtype=torch.float32),
-                           metric_sums(self.metrics, logits.detach().float(), y).flatten()])  # (2 + 2M,)
+        sums = [v for n in self.metrics for v in METRICS.get(n)(logits.detach().float(), y)]  # 2M x ()
+        stats = torch.stack([loss.detach().float(), self._one(loss.device), *sums])  # (2 + 2M,)
         return StepOutput(loss, stats, logits)
 
     @torch.no_grad()

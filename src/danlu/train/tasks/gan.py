@@ -17,8 +17,9 @@ Noise: z for training sample ``i`` in epoch ``e`` is row ``i`` of a table drawn 
 seeded by (seed, e), so it depends neither on the rank, the batch order nor the global RNG: two
 DDP processes with batch b see exactly the samples and noise of one process with batch 2b.
 
-Batches are ``(x, y, index)``: x (B, D) samples, y (B,) mixture component (used only by the
-evaluation), index (B,) the sample's position in its split (added by :meth:`Gan.prepare`).
+Batches are ``(x, index)``: x (B, D) samples and index (B,) the sample's position in its split
+(:meth:`Gan.prepare` replaces the labels by it; the labels, the mixture components, serve only to
+locate the components in :meth:`Gan.setup`).
 
 Evaluation (``val_*``): ``d_loss`` and ``g_loss`` on held-out data and fixed noise; ``quality``:
 the fraction of generated samples within 3 sigma of the nearest mixture component (means and the
@@ -156,6 +157,9 @@ class Gan(Task):
         self.centers: Tensor | None = None  # (K, D) mixture means, from setup()
         self.sigma = 1.0
         self._noise: dict[int, tuple[int, Tensor]] = {}  # stream -> (epoch, table (rows, latent))
+        self._consts: tuple[Tensor, Tensor] | None = None
+        self._rows = 0  # samples in the largest split given to prepare()
+        self._critic_params: list[nn.Parameter] = []  # frozen during generator steps (from wrap())
 
     @classmethod
     def check_args(cls, args: GanArgs, where: str = "task.args") -> None:
@@ -211,15 +215,16 @@ class Gan(Task):
 
     # -------------------------------------------------------------- data
     def prepare(self, ds: Dataset) -> Dataset:
-        """``(x, y)`` -> ``(x (N, D) flattened, y, index)``: the index keys the noise of each sample."""
+        """``(x, y)`` -> ``(x (N, D) flattened, index (N,))``: the index keys the noise of each sample."""
         if not isinstance(ds, TensorDataset) or len(ds.tensors) != 2:
             raise DanluError("task gan needs a TensorDataset of (x (N, ...) samples, y (N,) mixture component)")
-        x, y = ds.tensors
-        return TensorDataset(x.reshape(len(x), -1), y, torch.arange(len(x)))
+        x = ds.tensors[0]
+        self._rows = max(self._rows, len(x))
+        return TensorDataset(x.reshape(len(x), -1), torch.arange(len(x)))
 
     def setup(self, train: Dataset) -> None:
         """The mixture's component means (K, D) and pooled standard deviation, from the labelled samples."""
-        x, y = train.tensors[0].float(), train.tensors[1]
+        x, y = train.tensors[0].reshape(len(train.tensors[0]), -1).float(), train.tensors[1]
         if y.is_floating_point() or len(y) == 0:
             raise DanluError("task gan measures mode coverage and needs integer component labels y (N,)")
         comps = torch.unique(y)
@@ -230,7 +235,7 @@ class Gan(Task):
     def noise(self, index: Tensor, ctx: Context, *, stream: int, epoch: int) -> Tensor:
         """z (B, latent_dim) for samples ``index`` (B,): the same for a sample, stream and epoch on every rank."""
         cached = self._noise.get(stream)
-        need = int(index.max()) + 1
+        need = self._rows or int(index.max()) + 1  # rows: the largest prepared split (no sync per step)
         if cached is None or cached[0] != epoch or len(cached[1]) < need:
             blocks = -(-need // NOISE_BLOCK)
             table = torch.cat([torch.randn(NOISE_BLOCK, self.args.latent_dim, generator=torch.Generator().manual_seed(
@@ -244,26 +249,36 @@ class Gan(Task):
 
     def wrap(self, model: nn.Module, wrap: Callable[[nn.Module], nn.Module]) -> nn.Module:
         """Each network under its own DDP: a phase's backward then reduces only the network it trains."""
+        self._critic_params = [p for p in model.critic.parameters() if p.requires_grad]
         return GAN(wrap(model.generator), wrap(model.critic))
 
     def next_phase(self) -> str:
         return "critic" if self.critic_steps < self.args.n_critic else "generator"
 
     def training_step(self, model: nn.Module, batch: Any, ctx: Context) -> StepOutput:
-        x, _, index = batch  # (B, D), (B,), (B,)
+        x, index = batch  # (B, D), (B,)
         z = self.noise(index, ctx, stream=0, epoch=ctx.epoch)  # (B, latent)
-        stats = torch.zeros(4, device=x.device)  # (d_loss total, count, g_loss total, count)
+        one, zero = self._constants(x.device)
         if ctx.phase == "critic":
             with torch.no_grad():
                 fake = _unwrap(model.generator)(z)  # (B, D)
             scores = model.critic(torch.cat([x, fake]))  # (2B, 1): one forward, so DDP reduces once
             loss = self.objective.critic_loss(scores[:len(x)], scores[len(x):])
-            stats[0], stats[1] = loss.detach().float(), 1.0
+            stats = torch.stack([loss.detach().float(), one, zero, zero])  # (d_loss, count, g_loss, count)
         else:
             fake = model.generator(z)  # (B, D)
-            loss = self.objective.generator_loss(_unwrap(model.critic)(fake))  # critic grads are zeroed after
-            stats[2], stats[3] = loss.detach().float(), 1.0
+            for p in self._critic_params:  # the graph needs the critic's input gradient, not its weights'
+                p.requires_grad_(False)
+            loss = self.objective.generator_loss(_unwrap(model.critic)(fake))
+            for p in self._critic_params:
+                p.requires_grad_(True)
+            stats = torch.stack([zero, zero, loss.detach().float(), one])
         return StepOutput(loss, stats, fake.detach())
+
+    def _constants(self, device: torch.device) -> tuple[Tensor, Tensor]:
+        if self._consts is None or self._consts[0].device != device:
+            self._consts = (torch.ones((), device=device), torch.zeros((), device=device))
+        return self._consts
 
     def on_step_end(self, ctx: Context) -> None:
         if ctx.phase == "generator":
@@ -286,7 +301,7 @@ class Gan(Task):
         centers = self.centers.to(ctx.device)
         k = len(centers)
         sums = torch.zeros(4 + k, device=ctx.device, dtype=torch.float64)  # d, g, n, good, per-mode counts
-        for x, _, index in loader:
+        for x, index in loader:
             x, index = x.to(ctx.device), index.to(ctx.device)
             z = self.noise(index, ctx, stream=1, epoch=0)  # fixed evaluation noise
             with ctx.autocast():
