@@ -129,7 +129,7 @@ def _figure(ctx: CardContext, res: dict[str, list[dict[str, Any]]], bayes: list[
         ax.plot(*rs[0]["pr"], color=c, ls=ls, lw=1.5, label=f"{name} (AP {rs[0]['last_ap']:.2f})")
     ax.set(xlabel="recall (positives)", ylabel="precision", title=f"test PR at the last step, seed {seeds[0]}",
            xlim=(0, 1), ylim=(0, 1.02))
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="lower left")
     ax = axes[0][1]
     for k, est in enumerate(gains.values()):
         c, m, _ = styles["BCE" if k == 0 else "alpha-BCE (a=0.75)"]
