@@ -52,6 +52,7 @@ from danlu.train.checkpoint import (
     restore_rng,
 )
 from danlu.train.config import TrainConfig, to_dict
+from danlu.train.guard import FiniteCheck
 from danlu.train.log import RunLog
 from danlu.train.tasks import Context, Optimization, Task
 
@@ -159,7 +160,7 @@ class Engine:
         for phase, opt in optimizers.items():
             ids = {id(p) for group in opt.optimizer.param_groups for p in group["params"]}
             self._phase_params[phase] = [p for p in trainable if id(p) in ids]
-        self._finite = {phase: _FiniteCheck(ps) for phase, ps in self._phase_params.items()}
+        self._finite = {phase: FiniteCheck(ps) for phase, ps in self._phase_params.items()}
         self.stat_names = task.stat_names()
         self.epoch_meter = torch.zeros(2 * len(self.stat_names), device=device)  # (total, count) per stat
         self.log_meter = torch.zeros(2 * len(self.stat_names), device=device)
@@ -394,36 +395,6 @@ class Engine:
         self.eval_metrics = dict(saved.get("metrics", {}))
         self._last_saved = self.state.step
         restore_rng(saved["rng"])
-
-
-class _FiniteCheck:
-    """Is a step's loss and every gradient element finite? One fused kernel per device and dtype (the one
-    the GradScaler uses, here with a scale of 1, which leaves the values unchanged) and one sync."""
-
-    def __init__(self, params: list[torch.Tensor]) -> None:
-        groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
-        for p in params:
-            groups.setdefault((p.device, p.dtype), []).append(p)
-        self.groups = list(groups.items())
-        self.found = {d: torch.zeros(1, device=d) for (d, _) in groups}
-        self.one = {d: torch.ones(1, device=d) for (d, _) in groups}
-        self.fused = getattr(torch, "_amp_foreach_non_finite_check_and_unscale_", None)
-
-    def __call__(self, loss: torch.Tensor) -> bool:
-        if self.fused is None:  # an older torch: the global gradient norm (an overflow to inf also counts)
-            grads = [p.grad for _, ps in self.groups for p in ps if p.grad is not None]
-            return bool(torch.isfinite(loss) & torch.isfinite(torch.nn.utils.get_total_norm(grads)))
-        loss_checked = False
-        for (device, dtype), params in self.groups:
-            grads = [p.grad for p in params if p.grad is not None]
-            if not loss_checked and loss.device == device and loss.dtype == dtype:
-                grads.append(loss.detach().view(1))  # multiplied by 1 in place: unchanged
-                loss_checked = True
-            self.found[device].zero_()
-            if grads:
-                self.fused(grads, self.found[device], self.one[device])
-        grads_ok = not any(bool(f) for f in self.found.values())  # one sync per device
-        return grads_ok and (loss_checked or bool(torch.isfinite(loss)))
 
 
 def epochs_for(steps: int, steps_per_epoch: int) -> int:
