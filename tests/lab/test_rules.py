@@ -8,10 +8,9 @@ fails here. The expected outcomes are written by hand from each card's pre-regis
 from __future__ import annotations
 
 import pytest
+from rule_cases import all_cases  # tests/lab is on sys.path (rootdir-relative, no __init__)
 
 from danlu.lab import list_cards
-
-from .rule_cases import all_cases
 
 CARDS = {c.id: c for c in list_cards()}
 CASES = all_cases()
