@@ -114,7 +114,7 @@ def _local_mass(w: torch.Tensor, window: int) -> float:
     area="attention",
     quick={"seeds": 5, "trials": 400, "n": 32, "d": 16, "seq": 256, "corr": 4.0, "window": 8, "block": 16,
            "scales": [0.5, 1.0, 2.0]},
-    full={"seeds": 10, "trials": 4000, "n": 64, "seq": 1024},
+    full={"seeds": 10, "trials": 2000, "n": 64, "seq": 1024},
     rule=verdict,
 )
 @single_threaded
