@@ -305,6 +305,6 @@ def test_two_process_gloo_matches_single_process_with_double_batch(tmp_path):
     model = task.make_model(2)
     model.load_state_dict(ddp["model"])
     loader = torch.utils.data.DataLoader(task.prepare(splits.val), batch_size=256)
-    one = task.evaluate(model, loader, Context(device=torch.device("cpu")))
+    one = task.evaluate(model, loader, Context(device=torch.device("cpu"), split="val"))
     assert metrics["val_quality"] == one["quality"] and metrics["val_modes"] == one["modes"]
     assert metrics["val_d_loss"] == pytest.approx(one["d_loss"], rel=1e-5)

@@ -317,7 +317,11 @@ class Engine:
     # ------------------------------------------------------------------------------- helpers
     def evaluate(self, model: nn.Module, loader: Iterable[Any], prefix: str) -> dict[str, float]:
         """The task's metrics of ``model`` over ``loader``, each name prefixed (``val_``, ``test_``)."""
-        return {f"{prefix}{k}": v for k, v in self.task.evaluate(model, loader, self.ctx).items()}
+        self.ctx.split = prefix.rstrip("_")
+        try:
+            return {f"{prefix}{k}": v for k, v in self.task.evaluate(model, loader, self.ctx).items()}
+        finally:
+            self.ctx.split = "train"
 
     @property
     def monitor(self) -> str:

@@ -79,6 +79,7 @@ class Context:
         phase: which optimizer this step trains (one of the task's ``phases``).
         skipped: in ``on_step_end``: the NaN guard skipped this step.
         model: the model being trained (not DDP-wrapped), for hooks that change it (clipping, freezing).
+        split: ``"train"`` during steps; during an evaluation the split evaluated (``"val"``, ``"test"``).
     """
 
     device: torch.device
@@ -90,6 +91,7 @@ class Context:
     phase: str = ""
     skipped: bool = False
     model: nn.Module | None = None
+    split: str = "train"
 
     def autocast(self) -> AbstractContextManager:
         """The autocast region of the run's precision (a no-op in fp32)."""

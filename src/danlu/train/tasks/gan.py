@@ -21,7 +21,8 @@ Batches are ``(x, index)``: x (B, D) samples and index (B,) the sample's positio
 (:meth:`Gan.prepare` replaces the labels by it; the labels, the mixture components, serve only to
 locate the components in :meth:`Gan.setup`).
 
-Evaluation (``val_*``): ``d_loss`` and ``g_loss`` on held-out data and fixed noise; ``quality``:
+Evaluation (``val_*``, ``test_*``): ``d_loss`` and ``g_loss`` on held-out data and noise fixed per
+split (val and test draw different noise); ``quality``:
 the fraction of generated samples within 3 sigma of the nearest mixture component (means and the
 pooled sigma estimated from the labelled training data); ``modes``: how many components receive
 at least a quarter of the samples a uniform generator would give them (our threshold).
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from danlu.train.config import TrainConfig
 
 NOISE_BLOCK = 1024  # noise rows drawn per seeded block: row i never depends on how many rows exist
+EVAL_STREAMS = {"val": 1, "test": 2}  # noise streams of the evaluated splits (0: training)
 MODE_SHARE = 0.25  # a component is "covered" with >= this fraction of a uniform generator's share
 
 
@@ -303,7 +305,7 @@ class Gan(Task):
         sums = torch.zeros(4 + k, device=ctx.device, dtype=torch.float64)  # d, g, n, good, per-mode counts
         for x, index in loader:
             x, index = x.to(ctx.device), index.to(ctx.device)
-            z = self.noise(index, ctx, stream=1, epoch=0)  # fixed evaluation noise
+            z = self.noise(index, ctx, stream=EVAL_STREAMS.get(ctx.split, 3), epoch=0)  # fixed noise per split
             with ctx.autocast():
                 fake = model.generator(z)  # (B, D)
                 real_s, fake_s = model.critic(x), model.critic(fake)  # (B, 1)
