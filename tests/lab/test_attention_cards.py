@@ -17,6 +17,7 @@ from danlu.lab.cards import _attention_common as C
 from danlu.lab.cards import attention_sparse as S
 from danlu.lab.core import CardContext
 from danlu.lab.evidence import estimate
+from danlu.lab.threads import one_thread, single_threaded
 
 
 def _ctx(card_id: str, budget: dict, tmp_path: pathlib.Path, seed: int = 0) -> CardContext:
@@ -34,7 +35,7 @@ def test_loglog_slope_recovers_an_exact_power_law(power):
 
 def test_one_thread_restores_the_thread_count():
     before = torch.get_num_threads()
-    with C.one_thread(torch.device("cpu")):
+    with one_thread(torch.device("cpu")):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
 
@@ -176,7 +177,7 @@ def test_gau_models_map_tokens_to_logits_causally():
 
 def test_single_threaded_card_runs_on_one_thread_and_restores():
     seen = []
-    fn = C.single_threaded(lambda ctx: seen.append(torch.get_num_threads()) or "ok")
+    fn = single_threaded(lambda ctx: seen.append(torch.get_num_threads()) or "ok")
     before = torch.get_num_threads()
     ctx = _ctx("x", {}, pathlib.Path("/nonexistent"))
     assert fn(ctx) == "ok" and seen == [1]

@@ -37,8 +37,11 @@ a second thread. Through ``danlu lab --only tr-relu vis-bn rl-dp att-nw`` with t
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from danlu.errors import UsageError
@@ -111,3 +114,36 @@ def thread_report() -> dict[str, Any]:
         "omp_wait_policy": policy or "(unset: libgomp spins)",
         "omp_wait_policy_effect": effective,
     }
+
+
+@contextlib.contextmanager
+def one_thread(device: Any = None) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(1)`` (on a CPU device, or when ``device`` is None)
+    and restore the count after.
+
+    For cards whose tensors are small: a second torch thread only adds synchronization, and on a
+    shared machine its OpenMP workers wait on each other (a 2-thread card ran 10-50x its CPU time on
+    a busy 2-core machine). Such a card's verdict then does not depend on the runner's thread count.
+    """
+    import torch
+
+    if device is not None and getattr(device, "type", "cpu") != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def single_threaded(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Decorator for a card function ``fn(ctx)``: run it inside :func:`one_thread` on ``ctx.device``."""
+
+    @functools.wraps(fn)
+    def wrapper(ctx: Any) -> Any:
+        with one_thread(ctx.device):
+            return fn(ctx)
+
+    return wrapper

@@ -5,10 +5,10 @@ wall time grows faster than the work and bends log-log slopes and ratios (att-co
 with the machine idle and not held while a second lab ran beside it). The CPU time of the calling
 thread, with torch limited to that one thread, counts only this process's work. With more torch
 threads the process's CPU time also counts OpenMP workers spinning while they wait, which grows
-with machine load, so the cost cards time their calls inside :func:`one_thread`. On a GPU the clock
+with machine load, so the cost cards time their calls inside :func:`danlu.lab.threads.one_thread`. On a GPU the clock
 is synchronized wall time.
 
-The attention cards also run *all* their work single-threaded (:func:`single_threaded`): their
+The attention cards also run *all* their work single-threaded (:func:`danlu.lab.threads.single_threaded`): their
 tensors are small, so a second torch thread only adds synchronization, and with another process
 on the machine its workers spin (att-quality's quick run took about 10x the CPU time with two
 threads on a loaded 2-core machine). Their verdicts therefore do not depend on the runner's thread
@@ -17,39 +17,12 @@ count; the count is restored afterwards.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-
-
-@contextlib.contextmanager
-def one_thread(device: torch.device) -> Iterator[None]:
-    """Run the block with ``torch.set_num_threads(1)`` on a CPU device; restore the count after."""
-    if device.type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def single_threaded(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Decorator for a card function ``fn(ctx)``: run it inside :func:`one_thread` on ``ctx.device``."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(ctx: Any) -> Any:
-        with one_thread(ctx.device):
-            return fn(ctx)
-
-    return wrapper
 
 
 def _sync(device: torch.device) -> None:

@@ -25,8 +25,9 @@ import statistics
 import torch
 
 from danlu.lab import CardContext, CardResult, card
-from danlu.lab.cards._attention_common import best_of, loglog_slope, one_thread, single_threaded
+from danlu.lab.cards._attention_common import best_of, loglog_slope
 from danlu.lab.evidence import Decision, Estimate, all_of, decide, estimate
+from danlu.lab.threads import one_thread, single_threaded
 
 MID = 1.5          # between linear (1) and quadratic (2)
 MEM_QUAD = 1.7     # memory slopes are exact: quadratic above this

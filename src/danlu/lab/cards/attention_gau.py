@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from danlu.lab import CardContext, CardResult, card
-from danlu.lab.cards._attention_common import best_of, one_thread, single_threaded
+from danlu.lab.cards._attention_common import best_of
 from danlu.lab.evidence import (
     Decision,
     Estimate,
@@ -41,6 +41,7 @@ from danlu.lab.evidence import (
     ratio_text,
     seeds_for,
 )
+from danlu.lab.threads import one_thread, single_threaded
 
 QUALITY_MARGIN = -0.05
 COST_MARGIN = 1.0

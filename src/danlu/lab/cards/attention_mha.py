@@ -36,8 +36,9 @@ import torch
 from torch import nn
 
 from danlu.lab import CardContext, CardResult, card
-from danlu.lab.cards._attention_common import best_of, loglog_slope, one_thread, single_threaded
+from danlu.lab.cards._attention_common import best_of, loglog_slope
 from danlu.lab.evidence import Decision, Estimate, all_of, decide, estimate
+from danlu.lab.threads import one_thread, single_threaded
 
 ARCHS = ("CNN", "RNN", "self-attention")
 GROWS, FLAT, MID = 0.8, 0.2, 1.5

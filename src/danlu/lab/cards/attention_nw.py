@@ -20,8 +20,8 @@ import math
 import torch
 
 from danlu.lab import CardContext, CardResult, card
-from danlu.lab.cards._attention_common import single_threaded
 from danlu.lab.evidence import Decision, Estimate, all_of, decide, log_ratio, ratio_text, seeds_for
+from danlu.lab.threads import single_threaded
 
 KERNEL_TOL = 1e-6
 MARGIN = 1.25

@@ -18,8 +18,8 @@ import math
 import torch
 
 from danlu.lab import CardContext, CardResult, card
-from danlu.lab.cards._attention_common import single_threaded
 from danlu.lab.evidence import Decision, Estimate, all_of, decide, estimate, ratio_text, seeds_for
+from danlu.lab.threads import single_threaded
 
 SLOPE_MARGIN = -0.25
 

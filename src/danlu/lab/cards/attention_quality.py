@@ -13,8 +13,8 @@ softmax − other, paired by seed, with its 95% t interval.
 from __future__ import annotations
 
 from danlu.lab import CardContext, CardResult, card
-from danlu.lab.cards._attention_common import single_threaded
 from danlu.lab.evidence import Decision, Estimate, all_of, decide, estimate, paired, seeds_for
+from danlu.lab.threads import single_threaded
 
 MARGIN = -0.02
 LEARNED = 0.5

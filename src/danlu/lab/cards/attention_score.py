@@ -28,8 +28,9 @@ import math
 import torch
 
 from danlu.lab import CardContext, CardResult, card
-from danlu.lab.cards._attention_common import best_of, loglog_slope, one_thread, single_threaded
+from danlu.lab.cards._attention_common import best_of, loglog_slope
 from danlu.lab.evidence import Decision, Estimate, all_of, decide, estimate, ratio_text, seeds_for
+from danlu.lab.threads import one_thread, single_threaded
 
 EXACT_TOL = 1e-10
 SLOPE_GROWS = 0.5

@@ -28,8 +28,9 @@ import statistics
 import torch
 
 from danlu.lab import CardContext, CardResult, card
-from danlu.lab.cards._attention_common import best_of, one_thread, single_threaded
+from danlu.lab.cards._attention_common import best_of
 from danlu.lab.evidence import Decision, Estimate, all_of, decide, estimate, ratio_text
+from danlu.lab.threads import one_thread, single_threaded
 
 TOL = 1e-5
 MAX_RATIO = 0.5

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from danlu.lab import CardContext, CardResult, card
-from danlu.lab.cards._attention_common import single_threaded
 from danlu.lab.evidence import Decision, Estimate, all_of, decide, estimate, log_ratio, ratio_text, seeds_for
+from danlu.lab.threads import single_threaded
 
 TAIL_MARGIN = 1.0
 DILUTION_MARGIN = 1.25

@@ -11,13 +11,12 @@ city x job cross. Equal data, epochs, batch, seeds; each arm's learning rate is 
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from torch import nn
 
 from danlu.lab import CardContext, CardResult, card
 from danlu.lab.evidence import Decision, Estimate, decide
+from danlu.lab.threads import one_thread
 
 MARGIN = 0.01  # accuracy points (as a fraction) the wide part must add
 
@@ -101,19 +100,6 @@ class WideDeep(nn.Module):
         return out
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """torch.set_num_threads(1) for the block, restored after: these MLPs (batch 256, width 32) gain
-    nothing from a second thread, and with 2 threads on a busy 2-core machine the card ran 450-545 s
-    instead of ~60 s (threads waiting on each other); the numbers are the same either way."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _batch(cols, idx):
     import numpy as np
 
@@ -180,7 +166,7 @@ ARMS = ("deep (embeddings)", "wide & deep")
     rule=data_fc_rule,
 )
 def data_fc(ctx: CardContext) -> CardResult:
-    with _one_thread():
+    with one_thread(ctx.device):  # small MLPs: a second thread only adds waiting (see one_thread)
         return _data_fc(ctx)
 
 
