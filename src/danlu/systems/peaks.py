@@ -74,5 +74,5 @@ def cpu_nominal_peak(threads: int | None = None) -> Peak | None:
     n = threads or os.cpu_count() or 1
     flops = n * max(mhz) * 1e6 * lanes * fma * 2
     isa = "avx512" if lanes == 16 else "avx2" if lanes == 8 else "sse"
-    return Peak(f"CPU ({n} threads, {isa}, {max(mhz):.0f} MHz)", {"float32": flops}, 0.0,
+    return Peak(f"CPU ({n} thread{'s' if n != 1 else ''}, {isa}, {max(mhz):.0f} MHz)", {"float32": flops}, 0.0,
                 "nominal estimate: threads x clock x SIMD lanes x FMA x 2 units")
