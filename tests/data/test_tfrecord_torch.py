@@ -127,10 +127,14 @@ def test_corrupt_record_is_reported_with_file_and_offset_on_every_path(tmp_path,
     p, off = _damaged(tmp_path)
     batched = path_kind in ("batched", "loader-batched")
     ds = TFRecordDataset(p, decode=SPEC, batch_size=8 if batched else None, output="torch")
-    it = ds if not path_kind.startswith("loader") else DataLoader(
-        ds, batch_size=None if batched else 4, num_workers=2, multiprocessing_context="fork")
-    with pytest.raises(CorruptRecordError) as ei:
-        list(it)
+    it = iter(ds if not path_kind.startswith("loader") else DataLoader(
+        ds, batch_size=None if batched else 4, num_workers=2, multiprocessing_context="fork"))
+    try:
+        with pytest.raises(CorruptRecordError) as ei:
+            for _ in it:
+                pass
+    finally:  # stop the workers now (left to the garbage collector, the next test waits ~10 s for them)
+        getattr(it, "_shutdown_workers", lambda: None)()
     err = ei.value
     assert (err.path, err.offset) == (str(p), off) and "data CRC mismatch" in err.reason
     assert str(err).startswith(f"{p}: offset {off}: data CRC mismatch")
