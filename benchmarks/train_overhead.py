@@ -129,7 +129,8 @@ def cards_fit_steps_per_s(steps: int, depth: int, batch: int) -> float:
 def cards_loop_steps_per_s(steps: int, depth: int, batch: int) -> float:
     """The cards' mini-loop before the engine: seeded permutations of in-memory tensors."""
     model, opt = _card_mlp(depth)
-    x_all, y_all = load_dataset("digits", seed=0, flatten=True).train.tensors
+    device = torch.device("cpu")
+    x_all, y_all = (t.to(device) for t in load_dataset("digits", seed=0, flatten=True).train.tensors)
     n, b = len(x_all), batch
     g = torch.Generator().manual_seed(0)
     perm, pos = torch.randperm(n, generator=g), 0
@@ -138,7 +139,7 @@ def cards_loop_steps_per_s(steps: int, depth: int, batch: int) -> float:
     for _ in range(steps):
         if pos + b > n:
             perm, pos = torch.randperm(n, generator=g), 0
-        idx = perm[pos:pos + b]
+        idx = perm[pos:pos + b].to(device)
         pos += b
         loss = F.cross_entropy(model(x_all[idx]), y_all[idx])
         opt.zero_grad(set_to_none=True)

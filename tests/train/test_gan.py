@@ -89,6 +89,8 @@ def test_noise_is_a_function_of_seed_sample_and_epoch():
     fresh = create_task("gan")
     far = fresh.noise(torch.tensor([5, 3000]), ctx, stream=0, epoch=0)  # a larger table: row 5 unchanged
     assert torch.equal(far[0], z[5])
+    seed6 = Context(device=torch.device("cpu"), seed=6)
+    assert not torch.equal(task.noise(torch.arange(10), seed6, stream=0, epoch=0), z)  # the cache knows the seed
     for other in (fresh.noise(torch.arange(10), ctx, stream=0, epoch=1),
                   fresh.noise(torch.arange(10), ctx, stream=1, epoch=0),
                   create_task("gan").noise(torch.arange(10), Context(device=torch.device("cpu"), seed=6),

@@ -56,6 +56,8 @@ from danlu.train.guard import FiniteCheck
 from danlu.train.log import RunLog
 from danlu.train.tasks import Context, Optimization, Task
 
+_NO_SYNC = nullcontext()  # reusable: nullcontext keeps no state
+
 
 class TrainingDiverged(DanluError):
     """Too many steps had a NaN/inf loss or gradient; the last good checkpoint is left intact."""
@@ -202,10 +204,11 @@ class Engine:
                     last_micro = accum == 1 or state.batch_in_epoch % accum == 0
                     if first_micro:
                         ctx.step, ctx.phase = state.step, task.next_phase()
-                    with self._no_sync() if (self._ddp and not last_micro) else nullcontext():
+                    with self._no_sync() if (self._ddp and not last_micro) else _NO_SYNC:
                         with ctx.autocast():
                             out = task.training_step(net, batch, ctx)
-                        self.scaler.scale(out.loss / accum if accum > 1 else out.loss).backward()
+                        loss = out.loss / accum if accum > 1 else out.loss
+                        (self.scaler.scale(loss) if self.scaled else loss).backward()
                     self.epoch_meter += out.stats
                     if self._logging:
                         self.log_meter += out.stats
@@ -226,7 +229,7 @@ class Engine:
                         t_log, samples_log = now, state.samples
                     if ckpt_every and state.step % ckpt_every == 0:
                         self.save(best=False)
-                    self._emit("step")
+                    self.emit("step")
 
                 if state.batch_in_epoch < micro_per_epoch:
                     break  # total_steps reached mid-epoch
@@ -244,7 +247,8 @@ class Engine:
         state.step += 1
         state.samples += self.samples_per_step
         lr = opt.optimizer.param_groups[0]["lr"]
-        self.scaler.unscale_(opt.optimizer)
+        if self.scaled:
+            self.scaler.unscale_(opt.optimizer)
         params = ([p for p in self._phase_params[ctx.phase] if p.grad is not None]
                   if loop.grad_clip > 0 or loop.nan_guard else [])
         grad_norm = torch.nn.utils.clip_grad_norm_(params, loop.grad_clip) if loop.grad_clip > 0 else None
@@ -275,8 +279,11 @@ class Engine:
                     f"loss or gradient (loop.max_bad_steps={loop.max_bad_steps}); {where}. Lower optim.lr, "
                     f"set loop.grad_clip, or check the data")
         else:
-            self.scaler.step(opt.optimizer)
-            self.scaler.update()
+            if self.scaled:
+                self.scaler.step(opt.optimizer)
+                self.scaler.update()
+            else:
+                opt.optimizer.step()
             if opt.schedule is not None:
                 opt.schedule.step()
         for phase, o in self.optimizers.items():  # other phases' too, when this step left gradients there
@@ -312,7 +319,7 @@ class Engine:
         every = self.cfg.checkpoint.every_epochs
         if is_best or (every and state.epoch % every == 0):
             self.save(best=is_best)
-        self._emit("epoch")
+        self.emit("epoch")
 
     # ------------------------------------------------------------------------------- helpers
     def evaluate(self, model: nn.Module, loader: Iterable[Any], prefix: str) -> dict[str, float]:
@@ -355,7 +362,8 @@ class Engine:
             return True
         return value > best if self.cfg.checkpoint.mode == "max" else value < best
 
-    def _emit(self, event: str) -> None:
+    def emit(self, event: str) -> None:
+        """Call every callback with ``(event, self)``."""
         for cb in self.callbacks:
             cb(event, self)
 

@@ -150,7 +150,7 @@ def fit(task: Task | str, model: nn.Module, data: TensorDataset, *, steps: int, 
                     callbacks=callbacks, seed=seed, samples_per_step=batch_size * cfg.loop.accum_steps)
     engine.run()
     metrics = engine.evaluate(engine.eval_model, val_loader, "val_") if val_loader is not None else {}
-    engine._emit("end")
+    engine.emit("end")
     return FitResult(model=model, state=engine.state, history=engine.history, metrics=metrics,
                      ema_model=engine.ema.module if engine.ema is not None else None)
 

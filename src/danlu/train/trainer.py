@@ -127,7 +127,7 @@ class Trainer:
                                    "processes": info.world_size}
         if info.is_main:
             (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        engine._emit("end")
+        engine.emit("end")
         return TrainResult(metrics=metrics, run_dir=run_dir, model=final_model, state=state,
                            history=engine.history)
 

@@ -158,7 +158,7 @@ class Gan(Task):
         self.critic_steps = 0  # critic steps since the last generator step: the n_critic counter
         self.centers: Tensor | None = None  # (K, D) mixture means, from setup()
         self.sigma = 1.0
-        self._noise: dict[int, tuple[int, Tensor]] = {}  # stream -> (epoch, table (rows, latent))
+        self._noise: dict[int, tuple[tuple[int, int], Tensor]] = {}  # stream -> ((seed, epoch), (rows, latent))
         self._consts: tuple[Tensor, Tensor] | None = None
         self._rows = 0  # samples in the largest split given to prepare()
         self._critic_params: list[nn.Parameter] = []  # frozen during generator steps (from wrap())
@@ -238,12 +238,13 @@ class Gan(Task):
         """z (B, latent_dim) for samples ``index`` (B,): the same for a sample, stream and epoch on every rank."""
         cached = self._noise.get(stream)
         need = self._rows or int(index.max()) + 1  # rows: the largest prepared split (no sync per step)
-        if cached is None or cached[0] != epoch or len(cached[1]) < need:
+        if cached is None or cached[0] != (ctx.seed, epoch) or len(cached[1]) < need:
             blocks = -(-need // NOISE_BLOCK)
             table = torch.cat([torch.randn(NOISE_BLOCK, self.args.latent_dim, generator=torch.Generator().manual_seed(
                 ((ctx.seed * 1_000_003 + stream) * 1_000_033 + epoch) * 4_099 + b)) for b in range(blocks)])
-            self._noise[stream] = cached = (epoch, table.to(ctx.device))
-        return cached[1][index]
+            self._noise[stream] = cached = ((ctx.seed, epoch), table.to(ctx.device))
+        table = cached[1]
+        return table[index] if table.device == index.device else table[index.to(table.device)]
 
     # -------------------------------------------------------------- steps
     def stat_names(self) -> list[str]:
