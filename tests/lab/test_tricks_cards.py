@@ -16,6 +16,7 @@ import torch
 from danlu.lab.cards import _tricks_common as T
 from danlu.lab.cards import tricks_adamw, tricks_flood, tricks_gn
 from danlu.lab.core import CardContext
+from danlu.lab.evidence import Estimate
 
 
 def _ctx(budget: dict) -> CardContext:
@@ -41,15 +42,23 @@ def test_adamw_centres_tell_diagonal_from_axis_aligned():
     assert tricks_adamw._centres(plateau, wds, 0.01) == pytest.approx([-3.5] * 4)
 
 
-@pytest.mark.parametrize(("bn_drop", "gn_drop", "held"), [
-    (0.10, 0.00, True),     # the paper's picture
-    (-0.01, -0.045, False),  # GN gains more than BN but BN does not drop: not the claim
-    (0.10, 0.05, False),    # GN drops too
-    (0.03, 0.02, False),    # both drop about the same
-    (0.01, -0.02, False),   # BN's drop below the margin
+@pytest.mark.parametrize(("bn_change", "gn_change", "held"), [
+    (-10.0, 0.0, True),     # the paper's picture: BN drops 10 points at batch 2, GN keeps its accuracy
+    (1.1, 4.5, False),      # a rise is not a drop: BN gains at batch 2 (seed 0 of the old single-seed card)
+    (-10.0, -5.0, False),   # GN drops too
+    (-3.0, -2.5, False),    # both drop about the same
+    (-1.0, 1.0, False),     # BN's drop below the margin
 ])
-def test_gn_verdict_needs_bn_to_drop_and_gn_to_hold(bn_drop, gn_drop, held):
-    assert tricks_gn.verdict(bn_drop, gn_drop) is held
+def test_gn_verdict_needs_bn_to_drop_and_gn_to_hold(bn_change, gn_change, held):
+    half = 0.5                                                    # tight intervals: the point values decide
+    e = Estimate.of
+    assert tricks_gn.verdict(e(bn_change, half), e(gn_change, half), e(gn_change - bn_change, half)) is held
+
+
+def test_gn_verdict_is_inconclusive_when_bn_interval_straddles_the_margin():
+    e = Estimate.of
+    assert tricks_gn.verdict(e(-2.5, 1.0), e(0.0, 0.5), e(2.5 + 1.0, 0.5)) is None
+    assert tricks_gn.verdict(e(-2.5, 1.0), e(0.0, 0.5), e(2.5 + 1.0, 0.5), margin=1.0) is True
 
 
 def test_gn_runs_equal_epochs_with_linear_lr_scaling():
