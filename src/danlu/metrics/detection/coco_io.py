@@ -99,7 +99,7 @@ def read_json(src: JsonLike, what: str) -> Any:
     """Parse ``src`` (a path) as JSON, or return it unchanged when it is already parsed.
 
     With ``orjson`` installed (optional) the file is parsed by it: 1.4x faster to parse than the
-    standard ``json`` module, 1.25x end to end for ``danlu eval coco`` on 5,000 images x 100
+    standard ``json`` module, 1.16-1.25x end to end for ``danlu eval coco`` on 5,000 images x 100
     detections (CPU time; benchmarks/results/data.md). Whatever orjson refuses (``NaN``,
     integers past 64 bits, lone surrogates, a syntax error) goes to ``json``, so the result, and
     the error for a bad file, are the standard module's.
