@@ -13,8 +13,11 @@ for the BLAS libraries numpy and torch load (``OMP_NUM_THREADS``, ``MKL_NUM_THRE
 ``OPENBLAS_NUM_THREADS``). A variable the user set is left as they set it. :func:`apply` then
 sets torch's intra-op thread count.
 
-The default, half the available cores (at least 1, at most 4), leaves room for a second lab
-without oversubscribing the cores. Measured (2-core VM shared with other jobs, load average
+The default is ONE thread, whatever the machine: the lab's models are too small to gain from
+more (see the table), a verdict must not depend on the machine's core count, and two labs on one
+machine then share it without oversubscribing it. Cards that run many tiny ops (tr-gn's 7,680
+batch-2 steps) took 5-9x longer with 2 passive threads on a lightly loaded 2-core machine.
+``--threads N`` (or ``OMP_NUM_THREADS``) chooses otherwise, e.g. for sys-hw's matmul ceiling. Measured (2-core VM shared with other jobs, load average
 10-14, so ratios only; four quick cards tr-relu vis-bn rl-dp att-nw of commit 5d8cde1, in one
 process, torch 2.14 CPU, wall seconds and process CPU seconds):
 
@@ -46,9 +49,9 @@ from typing import Any
 
 from danlu.errors import UsageError
 
-#: Most threads the lab uses by default: its models are small, and more threads mostly add
-#: synchronisation (see the module docstring).
-DEFAULT_MAX_THREADS = 4
+#: Threads the lab uses by default: its models are small, and more threads mostly add
+#: synchronisation and make verdicts depend on the machine (see the module docstring).
+DEFAULT_THREADS = 1
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _state: dict[str, Any] = {}
 
@@ -62,11 +65,11 @@ def available_cores() -> int:
 
 
 def default_threads() -> int:
-    """``OMP_NUM_THREADS`` if the user set it, else half the available cores (1 to ``DEFAULT_MAX_THREADS``)."""
+    """``OMP_NUM_THREADS`` if the user set it, else :data:`DEFAULT_THREADS` (1)."""
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     if env.isdigit() and int(env) > 0:
         return int(env)
-    return max(1, min(available_cores() // 2, DEFAULT_MAX_THREADS))
+    return DEFAULT_THREADS
 
 
 def check_threads(n: int) -> int:

@@ -50,8 +50,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="seed for every card (default: 0)")
     p.add_argument("--threads", metavar="N",
-                   help="torch CPU threads (default: $OMP_NUM_THREADS if set, else half the available cores, "
-                        "1 to 4, leaving room for a second lab)")
+                   help="torch CPU threads (default: $OMP_NUM_THREADS if set, else 1: the cards' models are small, "
+                        "and verdicts should not depend on the core count)")
     p.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"),
                    help="compare two runs card by card (run folders, results.json files, run ids under DIR, "
                         "or 'latest'); writes DIR/compare/A__vs__B.html")
