@@ -8,9 +8,10 @@
 Modules: ``engine`` (the loop every task runs through), ``tasks`` (what differs per model:
 classification, gan; the TASKS registry), ``trainer`` (config + run folder -> engine: ``danlu
 train``), ``fit`` (objects in memory -> engine: the lab cards), ``config`` (typed dataclasses,
-YAML, overrides), ``checkpoint`` (atomic save, safe load, RNG state), ``data`` (resumable,
-rank-sharded loaders), ``distributed`` (torchrun / DDP plumbing), ``metrics`` (METRICS registry),
-``log`` (progress, JSONL, summary).
+YAML, overrides; ``schema``: typed fields with docs), ``checkpoint`` (atomic save, safe load, RNG
+state), ``data`` (resumable, rank-sharded loaders), ``distributed`` (torchrun / DDP plumbing),
+``guard`` (the NaN/inf check), ``metrics`` (METRICS registry), ``log`` (progress, JSONL, summary),
+``run_dir`` (what a run folder may hold, what --resume means).
 """
 
 from __future__ import annotations
