@@ -7,7 +7,7 @@
 
 Modules: ``engine`` (the loop every task runs through), ``tasks`` (what differs per model:
 classification, gan; the TASKS registry), ``trainer`` (config + run folder -> engine: ``danlu
-train``), ``fit`` (objects in memory -> engine: the lab cards), ``config`` (typed dataclasses,
+train``), ``in_memory`` (``fit``: objects in memory -> engine: the lab cards), ``config`` (typed dataclasses,
 YAML, overrides; ``schema``: typed fields with docs), ``checkpoint`` (atomic save, safe load, RNG
 state), ``data`` (resumable, rank-sharded loaders), ``distributed`` (torchrun / DDP plumbing),
 ``guard`` (the NaN/inf check), ``metrics`` (METRICS registry), ``log`` (progress, JSONL, summary),
@@ -27,7 +27,7 @@ from danlu.train.config import (
            to_yaml,
 )
 from danlu.train.engine import Engine, LoopState, StepInfo, TrainingDiverged
-from danlu.train.fit import FitResult, fit
+from danlu.train.in_memory import FitResult, fit
 from danlu.train.metrics import METRICS
 from danlu.train.tasks import TASKS, Task, create_task, list_tasks
 from danlu.train.trainer import Trainer, TrainResult, train

@@ -101,7 +101,7 @@ class StepInfo:
 
 
 class Batches(Protocol):
-    """A source of training micro-batches, epoch by epoch (``data.LoaderBatches``, ``fit.TensorBatches``)."""
+    """A source of training micro-batches, epoch by epoch (``data.LoaderBatches``, ``in_memory.TensorBatches``)."""
 
     def __len__(self) -> int:
         """Micro-batches per epoch on this rank."""
