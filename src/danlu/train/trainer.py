@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from danlu.errors import DanluError
+from danlu.files import write_text
 from danlu.runtime import resolve_device, seed_everything
 from danlu.train import distributed as dist
 from danlu.train.build import check_precision
@@ -99,7 +100,7 @@ class Trainer:
 
         if info.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "config.yaml").write_text(to_yaml(cfg))
+            write_text(run_dir / "config.yaml", to_yaml(cfg))
             if saved is not None:
                 RunLog.truncate_after(run_dir / "log.jsonl", saved["loop"]["step"])
         log = RunLog(run_dir / "log.jsonl", enabled=info.is_main, progress=cfg.log.progress,
@@ -126,7 +127,7 @@ class Trainer:
                                    "steps": state.step, "epochs": state.epoch, "bad_steps": state.bad_steps,
                                    "processes": info.world_size}
         if info.is_main:
-            (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+            write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         engine.emit("end")
         return TrainResult(metrics=metrics, run_dir=run_dir, model=final_model, state=state,
                            history=engine.history)
