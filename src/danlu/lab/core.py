@@ -131,7 +131,8 @@ class CardResult:
         effects: the effects the verdict was decided on, by name, each an
             :class:`danlu.lab.evidence.Estimate` (mean and interval) with the report's text for it
             (``effects={"accuracy gain": (est, "+4.1 ± 1.2 points (95% CI, 5 seeds)")}``) or a bare
-            Estimate (described with :meth:`Estimate.describe`).
+            Estimate (described with :meth:`Estimate.describe`). The FIRST effect is the main one:
+            the report's summary table shows it, so list preconditions after the claim's effect.
     """
 
     table: list[dict[str, Any]]

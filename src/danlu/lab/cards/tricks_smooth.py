@@ -134,7 +134,7 @@ def tr_smooth(ctx: CardContext) -> CardResult:
               f"above {OVERCONFIDENT}), smoothing's {ls_over:+.3f}; ECE reduction with smoothing {t_red} (held needs "
               f"above {MARGIN}); accuracy change {t_acc} (held needs above -{MAX_LOSS:g}).")
     return CardResult(table=table, held=held, reason=reason,
-                      effects={"CE over-confidence (conf - acc)": (over, t_over),
-                               "ECE reduction (CE - LS)": (red, t_red),
-                               "accuracy change LS - CE (points)": (acc, t_acc)},
+                      effects={"ECE reduction (CE - LS)": (red, t_red),
+                               "accuracy change LS - CE (points)": (acc, t_acc),
+                               "CE over-confidence (conf - acc; precondition)": (over, t_over)},
                       extra={"seeds": seeds})
