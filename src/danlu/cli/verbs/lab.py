@@ -7,8 +7,8 @@ import argparse
 NAME = "lab"
 HELP = "run the lab cards (claims measured on this machine) and write an HTML report"
 #: What the quick budget costs (shown in --help): the whole quick lab, default threads, 2 idle CPU
-#: cores. LEAD: re-measure after each wave of cards (`time danlu lab` on an idle machine).
-QUICK_COST = "~1.5 min on 2 idle CPU cores (74 s for 28 cards, last measured)"
+#: cores. Re-measure after each wave of cards (`time danlu lab` on an idle machine).
+QUICK_COST = "~3.5 min on 2 CPU cores, 1 thread (31 cards: 206 s of cards, 2026-11-26, lightly shared machine)"
 DESCRIPTION = f"""\
 Run the lab cards. Each run writes a folder of its own, DIR/<run-id>/ (index.html: one
 section per card with claim, rule, verdict, effect and interval, numbers, figures, runtime;
