@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from danlu.attention.base import create_attention
@@ -85,11 +84,42 @@ def evaluate_lm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: 
     return correct / max(total, 1)
 
 
+def fit_lm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch_size: int, lr: float,
+           seed: int, device: torch.device | str = "cpu") -> list[float]:
+    """Train a token model (tokens (N, T) -> logits (N, T, vocab)) on targets ``y`` (N, T), -100 unlabelled.
+
+    AdamW (weight decay 0.01) with a one-cycle schedule (10% warm-up to ``lr``), gradients clipped
+    to norm 1, ``steps`` steps of ``batch_size`` sequences in the seeded order of
+    :class:`danlu.train.TensorBatches`, on danlu's training engine (:func:`danlu.train.fit`, the
+    ``token_classification`` task; NaN guard off, so a diverging run is recorded as it happened).
+    Returns the training loss of every step.
+    """
+    from torch.utils.data import TensorDataset
+
+    from danlu.train import fit
+    from danlu.train.config import LoopConfig
+    from danlu.train.tasks.token_classification import TokenClassification
+
+    model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    losses: list[float] = []
+
+    def record(event: str, engine: Any) -> None:
+        if event == "step":
+            losses.append(engine.last.loss.item())
+
+    fit(TokenClassification(), model, TensorDataset(x, y), steps=steps, seed=seed, device=device,
+        batch_size=batch_size, optimizer=opt, schedule=sched, loop=LoopConfig(grad_clip=1.0, nan_guard=False),
+        callbacks=[record])
+    return losses
+
+
 def train_lm(attention: str, *, task: str = "associative_recall", task_kwargs: dict | None = None,
              steps: int = 300, batch_size: int = 64, lr: float = 3e-3, dim: int = 64, depth: int = 2,
              heads: int = 4, attention_kwargs: dict | None = None, seed: int = 0,
              device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Train a :class:`TinyCausalLM` with mixer ``attention`` on a danlu.data sequence task.
+    """Train a :class:`TinyCausalLM` with mixer ``attention`` on a danlu.data sequence task (:func:`fit_lm`).
 
     Returns ``{"attention", "test_accuracy", "losses" (per step), "params", "seconds"}``.
     """
@@ -105,21 +135,8 @@ def train_lm(attention: str, *, task: str = "associative_recall", task_kwargs: d
     cfg = TinyLMConfig(vocab=splits.num_classes, attention=attention, dim=dim, depth=depth, heads=heads,
                        attention_kwargs=dict(attention_kwargs or {}))
     model = TinyCausalLM(cfg).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    g = torch.Generator().manual_seed(seed)
-    losses, t0 = [], time.perf_counter()
-    for _ in range(steps):
-        model.train()
-        idx = torch.randint(0, len(xtr), (batch_size,), generator=g)
-        xb, yb = xtr[idx].to(device), ytr[idx].to(device)
-        loss = F.cross_entropy(model(xb).flatten(0, 1), yb.flatten(), ignore_index=-100)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
+    t0 = time.perf_counter()
+    losses = fit_lm(model, xtr, ytr, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device)
     return {"attention": attention, "test_accuracy": evaluate_lm(model, xte.to(device), yte.to(device)),
             "losses": losses, "params": sum(p.numel() for p in model.parameters()),
             "seconds": time.perf_counter() - t0}

@@ -13,7 +13,8 @@ Arms (same embedding, sinusoidal positions, pre-norm residual layers, final Laye
 The FFN hidden width is solved so that the two models have equal parameter counts (within one
 hidden unit's worth; the card refuses a gap above 1%). Both train on danlu.data's ``copy`` task
 with the same data, data order, optimizer (AdamW, one-cycle schedule), learning rate, batch and
-steps for each seed. Quality: test token accuracy; the effect is GAU − MHA+FFN, paired by seed,
+steps for each seed, through the tiny LM's training path (:func:`danlu.attention.models.fit_lm`,
+danlu's training engine). Quality: test token accuracy; the effect is GAU − MHA+FFN, paired by seed,
 with its 95% t interval. Cost: CPU time of one training step (forward, backward, optimizer) on
 the training batch, in ``repeats`` interleaved rounds (single thread,
 :mod:`danlu.lab.cards._attention_common`); the effect is the ratio GAU / MHA+FFN with its
@@ -117,28 +118,6 @@ def matched_ffn_hidden(vocab: int, b: dict) -> int:
     return max(1, round(1 + (target - p1) / (p2 - p1)))
 
 
-def _batches(n_train: int, steps: int, batch: int, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, n_train, (steps, batch), generator=g)
-
-
-def _train(model: nn.Module, xtr, ytr, idx: torch.Tensor, lr: float, device: torch.device) -> list[float]:
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=len(idx), pct_start=0.1)
-    losses = []
-    model.train()
-    for rows in idx:
-        xb, yb = xtr[rows].to(device), ytr[rows].to(device)
-        loss = F.cross_entropy(model(xb).flatten(0, 1), yb.flatten(), ignore_index=-100)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-    return losses
-
-
 def _step_fn(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
@@ -176,7 +155,7 @@ def _flops_per_step(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> int
 )
 @single_threaded
 def att_gau(ctx: CardContext) -> CardResult:
-    from danlu.attention.models import evaluate_lm
+    from danlu.attention.models import evaluate_lm, fit_lm
     from danlu.data import load_dataset
     from danlu.plotting import subplots
     from danlu.runtime import seed_everything
@@ -194,12 +173,12 @@ def att_gau(ctx: CardContext) -> CardResult:
         vocab = splits.num_classes
         if hidden is None:
             hidden = matched_ffn_hidden(vocab, b)
-        idx = _batches(len(xtr), b["steps"], b["batch"], s)                     # same batches for both arms
         for arm in ARMS:
             seed_everything(s)
             model = build(arm, vocab, b, hidden).to(ctx.device)
             params[arm] = _params(model)
-            curves[arm].append(_train(model, xtr, ytr, idx, b["lr"], ctx.device))
+            curves[arm].append(fit_lm(model, xtr, ytr, steps=b["steps"], batch_size=b["batch"], lr=b["lr"],
+                                      seed=s, device=ctx.device))            # same batches for both arms
             acc[arm].append(evaluate_lm(model, xte.to(ctx.device), yte.to(ctx.device)))
     gap_pct = abs(params["GAU"] - params["MHA+FFN"]) / params["MHA+FFN"]
     if gap_pct > 0.01:

@@ -2,14 +2,15 @@
 
     >>> from danlu.train.tasks import TASKS, create_task
     >>> sorted(TASKS.names())
-    ['classification', 'gan']
+    ['classification', 'gan', 'token_classification']
     >>> create_task("gan", {"n_critic": 3}).args.n_critic
     3
 
-=================  =====================================================================
-classification     logits = model(x), a registered loss, accuracy-style metrics (default)
-gan                generator + critic on 2-D data, two optimizers, an n_critic schedule
-=================  =====================================================================
+====================  ==================================================================
+classification        logits = model(x), a registered loss, accuracy-style metrics (default)
+gan                   generator + critic on 2-D data, two optimizers, an n_critic schedule
+token_classification  logits (B, T, C) per position, -100 unlabelled (tiny language models)
+====================  ==================================================================
 
 The interface is :class:`~danlu.train.tasks.base.Task`; the engine that runs every task is
 :mod:`danlu.train.engine`. seq2seq, detection, segmentation and an adversarial wrapper arrive with
@@ -38,6 +39,7 @@ from danlu.train.tasks.base import (  # noqa: E402
 # Importing these modules fills TASKS.
 from danlu.train.tasks import classification as _classification  # noqa: E402,F401  isort: skip
 from danlu.train.tasks import gan as _gan  # noqa: E402,F401  isort: skip
+from danlu.train.tasks import token_classification as _token  # noqa: E402,F401  isort: skip
 
 
 def list_tasks() -> list[str]:
