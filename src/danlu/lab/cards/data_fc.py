@@ -116,9 +116,31 @@ def _build(arm: str, hidden: int) -> WideDeep:
     return WideDeep(wide, deep, hidden)
 
 
+class _Rows(nn.Module):
+    """Row indices (B,) -> logits (B,) of ``model`` on those rows of the columns ``cols`` (a dict).
+
+    danlu's training engine batches tensors; the wide & deep model reads a dict of columns, so the
+    engine batches row numbers and this wrapper looks the rows up (and their precomputed wide features).
+    """
+
+    def __init__(self, model: WideDeep, cols: dict, wide_x: torch.Tensor | None) -> None:
+        super().__init__()
+        self.model, self.cols, self.wide_x = model, cols, wide_x
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        rows = idx.cpu().numpy()
+        return self.model(_batch(self.cols, rows), None if self.wide_x is None else self.wide_x[idx])  # (B,)
+
+
 def _train(arm: str, data: dict, seed: int, lr: float, b: dict, evals: dict) -> dict[str, list[float]]:
-    """Train one arm with Adam; returns the accuracy per epoch on each of ``evals`` ({name: (cols, y)})."""
-    import numpy as np
+    """Train one arm with Adam for ``epochs`` epochs of full batches (the remainder of each seeded
+    permutation is dropped) on danlu's training engine (:func:`danlu.train.fit`, the classification
+    task with a logistic loss); returns the accuracy per epoch on each of ``evals`` ({name: (cols, y)})."""
+    from torch.utils.data import TensorDataset
+
+    from danlu.train import fit
+    from danlu.train.config import LoopConfig
+    from danlu.train.tasks.classification import Classification
 
     train, ytr = data
     torch.manual_seed(seed)
@@ -127,24 +149,20 @@ def _train(arm: str, data: dict, seed: int, lr: float, b: dict, evals: dict) -> 
     wtr = m.wide_features(train)
     wev = {k: m.wide_features(c) for k, (c, _) in evals.items()}
     opt = torch.optim.Adam(m.parameters(), lr=lr)
-    yt = torch.as_tensor(ytr)
-    rng = np.random.default_rng(seed)
     n = len(ytr)
     acc: dict[str, list[float]] = {k: [] for k in evals}
-    for _ in range(b["epochs"]):
-        m.train()
-        perm = rng.permutation(n)
-        for s in range(0, n, b["batch"]):
-            idx = perm[s:s + b["batch"]]
-            logits = m(_batch(train, idx), None if wtr is None else wtr[idx])
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, yt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+
+    def evaluate(event: str, engine) -> None:
+        if event != "epoch":
+            return
         m.eval()
         with torch.no_grad():
             for k, (cols, y) in evals.items():
                 acc[k].append(float(((m(cols, wev[k]).numpy() > 0) == (y > 0.5)).mean()))
+
+    fit(Classification(loss_fn=torch.nn.functional.binary_cross_entropy_with_logits), _Rows(m, train, wtr),
+        TensorDataset(torch.arange(n), torch.as_tensor(ytr)), steps=b["epochs"] * max(n // b["batch"], 1),
+        seed=seed, batch_size=b["batch"], optimizer=opt, loop=LoopConfig(nan_guard=False), callbacks=[evaluate])
     return acc
 
 
