@@ -4,7 +4,8 @@ Data: y = 2 sin(x) + x^0.8 + noise(0.5) at n sorted training points in [0, 5], o
 seed. Queries are a test grid (no noise). Fixed pooling uses the Gaussian width parameter w = 1
 (d2l's non-parametric pooling); the parametric pooling learns w by gradient descent on
 leave-one-out predictions of the training points (each point is predicted from the others only,
-so the fit cannot cheat by attending to itself). Both poolings see the same points and queries.
+so the fit cannot cheat by attending to itself), full-batch SGD on the MSE through danlu's training
+engine (:func:`danlu.train.fit`). Both poolings see the same points and queries.
 
 Measured: (1) the largest gap between the module's attention weights and the closed-form
 normalized Gaussian kernel ``exp(-((x_q - x_k) w)² / 2) / Σ_k ...`` computed in float64 (the
@@ -54,8 +55,24 @@ def _kernel_gap(model, xq: torch.Tensor, xk: torch.Tensor) -> float:
     return (model.last_weights.double() - ref).abs().max().item()
 
 
+class _LeaveOneOut(torch.nn.Module):
+    """Row indices (B,) -> predictions (B,) of training point i from the other points (keys, vals (n, n-1))."""
+
+    def __init__(self, pool: torch.nn.Module, xk: torch.Tensor, keys: torch.Tensor, vals: torch.Tensor) -> None:
+        super().__init__()
+        self.pool, self.xk, self.keys, self.vals = pool, xk, keys, vals
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.xk[idx, None], self.keys[idx], self.vals[idx])[:, 0]  # (B,)
+
+
 def _draw(seed: int, b: dict) -> dict:
+    from torch.utils.data import TensorDataset
+
     from danlu.attention import NadarayaWatsonRegression
+    from danlu.train import fit
+    from danlu.train.config import LoopConfig
+    from danlu.train.tasks.classification import Classification
 
     g = torch.Generator().manual_seed(seed)
     xk = torch.sort(torch.rand(b["n_train"], generator=g) * 5).values       # (n,)
@@ -68,12 +85,9 @@ def _draw(seed: int, b: dict) -> dict:
     off = ~torch.eye(n, dtype=torch.bool)
     keys = xk.expand(n, n)[off].view(n, n - 1)                               # leave-one-out keys per query
     vals = yk.expand(n, n)[off].view(n, n - 1)
-    opt = torch.optim.SGD(learned.parameters(), lr=b["lr"])
-    for _ in range(b["steps"]):
-        loss = ((learned(xk[:, None], keys, vals)[:, 0] - yk) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    fit(Classification(loss_fn=torch.nn.functional.mse_loss), _LeaveOneOut(learned, xk, keys, vals),
+        TensorDataset(torch.arange(n), yk), steps=b["steps"], seed=seed, batch_size=n,
+        optimizer=torch.optim.SGD(learned.parameters(), lr=b["lr"]), loop=LoopConfig(nan_guard=False))
     with torch.no_grad():
         pf = fixed(xq, xk, yk)
         gap_f = _kernel_gap(fixed, xq, xk)
