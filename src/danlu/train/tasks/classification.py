@@ -75,11 +75,17 @@ class Classification(Task):
     def stat_names(self) -> list[str]:
         return ["loss", *self.metrics]
 
+    def select(self, logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """The examples the loss and metrics see: ``(logits (K, C), labels (K,))``. Identity here;
+        per-token classification keeps the labelled positions only."""
+        return logits, y
+
     def training_step(self, model: nn.Module, batch: Any, ctx: Context) -> StepOutput:
         x, y = batch  # (B, ...), (B,)
         logits = model(x)  # (B, C)
-        loss = self.loss_fn(logits, y)  # ()
-        sums = [v for n in self.metrics for v in METRICS.get(n)(logits.detach().float(), y)]  # 2M x ()
+        flat, target = self.select(logits, y)  # (K, C), (K,)
+        loss = self.loss_fn(flat, target)  # ()
+        sums = [v for n in self.metrics for v in METRICS.get(n)(flat.detach().float(), target)]  # 2M x ()
         stats = torch.stack([loss.detach().float(), self._one(loss.device), *sums])  # (2 + 2M,)
         return StepOutput(loss, stats, logits)
 
@@ -93,9 +99,12 @@ class Classification(Task):
             x, y = x.to(ctx.device), y.to(ctx.device)
             with ctx.autocast():
                 logits = model(x)  # (B, C)
-            loss = self.loss_fn(logits.float(), y)  # () mean over the batch
-            sums += torch.cat([(loss * len(y)).view(1), loss.new_tensor([len(y)]),
-                               metric_sums(self.metrics, logits.float(), y).flatten()]).double()
+            flat, target = self.select(logits.float(), y)  # (K, C), (K,)
+            if len(target) == 0:
+                continue
+            loss = self.loss_fn(flat, target)  # () mean over the batch's examples
+            sums += torch.cat([(loss * len(target)).view(1), loss.new_tensor([len(target)]),
+                               metric_sums(self.metrics, flat, target).flatten()]).double()
         model.train(was_training)
         ctx.all_reduce_sum(sums)
         out = {"loss": float(sums[0] / sums[1].clamp(min=1))}
