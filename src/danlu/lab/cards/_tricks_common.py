@@ -162,3 +162,25 @@ def average_precision(score: Tensor, y: Tensor) -> float:
     recall, precision = pr_curve(score, y)
     prev = torch.cat([torch.zeros(1), recall[:-1]])
     return float(((recall - prev) * precision).sum())
+
+
+def paired_seed_panel(ax: Any, res: dict[str, list[dict[str, Any]]], key: str, label: str, *,
+                      ylabel: str, title: str) -> None:
+    """Draw two arms' per-seed values of ``key`` joined by grey lines (same seed) plus their mean.
+
+    ``res`` maps the two arm names to per-seed result dicts (same seed order); ``label`` is the mean
+    line's legend text (e.g. the paired effect with its interval).
+    """
+    names = list(res)
+    n = len(res[names[0]])
+    for j in range(n):
+        ax.plot([0, 1], [res[a][j][key] for a in names], "o-", color="0.5", alpha=0.6, lw=1, ms=4)
+    means = [sum(r[key] for r in res[a]) / n for a in names]
+    ax.plot([0, 1], means, "D-", color="k", lw=2, ms=7, label=label)
+    ax.set_xticks([0, 1], names)
+    ax.set_xlim(-0.3, 1.3)
+    ax.set(ylabel=ylabel, title=title)
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi + 0.25 * (hi - lo))  # headroom for the legend
+    ax.legend(fontsize=7, loc="upper center")
+

@@ -86,17 +86,8 @@ def _figure(ctx: CardContext, res: dict[str, list[dict[str, Any]]], seeds: list[
     ax.set(xlabel="step", ylabel="accuracy (%)", title=f"train vs held-out accuracy (seed {seeds[0]})")
     ax.legend(fontsize=7, loc="lower right")
     ax = axes[0][1]
-    names = list(res)
-    for j in range(len(seeds)):
-        ax.plot([0, 1], [res[n][j]["gap"] for n in names], "o-", color="0.5", alpha=0.6, lw=1, ms=4)
-    means = [sum(r["gap"] for r in res[n]) / len(seeds) for n in names]
-    ax.plot([0, 1], means, "D-", color="k", lw=2, ms=7, label=f"mean; reduction {red.mean:+.1f} ± {red.half_width:.1f}")
-    ax.set_xticks([0, 1], names)
-    ax.set_xlim(-0.3, 1.3)
-    ax.set(ylabel="gap: train - held-out accuracy (points)", title=f"gap per seed ({len(seeds)} seeds)")
-    lo, hi = ax.get_ylim()
-    ax.set_ylim(lo, hi + 0.25 * (hi - lo))                          # headroom for the legend
-    ax.legend(fontsize=7, loc="upper center")
+    T.paired_seed_panel(ax, res, "gap", f"mean; reduction {red.mean:+.1f} ± {red.half_width:.1f}",
+                        ylabel="gap: train - held-out accuracy (points)", title=f"gap per seed ({len(seeds)} seeds)")
     ctx.figure("gap", fig, caption="Left: training (solid) and held-out (dashed) accuracy of one seed. Right: the "
                                    "train - held-out gap per seed (grey lines join the same seed) and the mean, "
                                    "with the paired reduction's 95% interval.")

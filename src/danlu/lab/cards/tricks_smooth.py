@@ -87,17 +87,8 @@ def _figure(ctx: CardContext, res: dict[str, list[dict[str, Any]]], seeds: list[
         if k == 0:                                                  # one legend: both panels draw the same things
             ax.legend(fontsize=7, loc="upper left")
     ax = axes[0][2]
-    names = list(res)
-    for j in range(len(seeds)):
-        ax.plot([0, 1], [res[n][j]["ece"] for n in names], "o-", color="0.5", alpha=0.6, lw=1, ms=4)
-    means = [sum(r["ece"] for r in res[n]) / len(seeds) for n in names]
-    ax.plot([0, 1], means, "D-", color="k", lw=2, ms=7, label=f"mean; reduction {red.mean:+.3f} ± {red.half_width:.3f}")
-    ax.set_xticks([0, 1], names)
-    ax.set_xlim(-0.3, 1.3)
-    ax.set(ylabel="held-out ECE (15 bins)", title=f"ECE per seed ({len(seeds)} seeds)")
-    lo, hi = ax.get_ylim()
-    ax.set_ylim(lo, hi + 0.25 * (hi - lo))                          # headroom for the legend
-    ax.legend(fontsize=7, loc="upper center")
+    T.paired_seed_panel(ax, res, "ece", f"mean; reduction {red.mean:+.3f} ± {red.half_width:.3f}",
+                        ylabel="held-out ECE (15 bins)", title=f"ECE per seed ({len(seeds)} seeds)")
     ctx.figure("reliability", fig, caption="Reliability diagrams on held-out digits (15 bins; diagonal = calibrated) "
                                            "for one seed, and the ECE of every seed (grey lines join the same seed).")
 
