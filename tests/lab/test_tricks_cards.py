@@ -80,3 +80,13 @@ def test_flood_noisy_subset_flips_the_requested_share_and_keeps_inputs():
     again = tricks_flood._noisy_train(ctx)
     assert torch.equal(again.tensors[1], noisy.tensors[1])
     assert torch.equal(tricks_flood._noisy_train(_ctx({"n_train": 400, "noise": 0.0})).tensors[1], clean.tensors[1])
+
+
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_trailing_mean_matches_a_cumulative_sum(k):
+    import numpy as np
+
+    xs = np.random.default_rng(0).normal(size=25)
+    c = np.concatenate([[0.0], np.cumsum(xs)])
+    ref = [(c[i + 1] - c[max(0, i + 1 - k)]) / min(i + 1, k) for i in range(len(xs))]
+    assert T.trailing_mean(list(xs), k) == pytest.approx(ref)

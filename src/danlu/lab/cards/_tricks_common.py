@@ -184,3 +184,8 @@ def paired_seed_panel(ax: Any, res: dict[str, list[dict[str, Any]]], key: str, l
     ax.set_ylim(lo, hi + 0.25 * (hi - lo))  # headroom for the legend
     ax.legend(fontsize=7, loc="upper center")
 
+
+def trailing_mean(xs: Sequence[float], k: int) -> list[float]:
+    """Trailing moving average over ``k`` values (fewer at the start), for loss-curve figures."""
+    return [sum(xs[max(0, i - k + 1):i + 1]) / min(i + 1, k) for i in range(len(xs))]
+

@@ -92,15 +92,6 @@ def _one(ctx: CardContext, train: TensorDataset, seed: int, b_flood: float | Non
     return {"evals": run.evals, "raw": raw, "late_raw_loss": sum(tail) / len(tail), **run.evals[-1]}
 
 
-def _smooth(xs: list[float], k: int) -> list[float]:
-    """Trailing moving average over ``k`` steps (for the figure)."""
-    out, acc = [], 0.0
-    for i, x in enumerate(xs):
-        acc += x - (xs[i - k] if i >= k else 0.0)
-        out.append(acc / min(i + 1, k))
-    return out
-
-
 def _figure(ctx: CardContext, plain: list[dict[str, Any]], flooded: list[dict[str, Any]], bf: float,
             gain: Estimate) -> None:
     from danlu.plotting import subplots
@@ -110,7 +101,7 @@ def _figure(ctx: CardContext, plain: list[dict[str, Any]], flooded: list[dict[st
     for (name, rs), color, ls in ((("plain CE", plain), "tab:red", "-"), ((f"flooded b={bf:g}", flooded), "tab:blue", "--")):
         for i, r in enumerate(rs):
             lab = name if i == 0 else None
-            axes[0][0].plot(range(1, len(r["raw"]) + 1), _smooth(r["raw"], k), color=color, ls=ls, alpha=0.7, lw=1,
+            axes[0][0].plot(range(1, len(r["raw"]) + 1), T.trailing_mean(r["raw"], k), color=color, ls=ls, alpha=0.7, lw=1,
                             label=lab)
             ev = r["evals"][1:]                              # from the first eval after step 0
             axes[0][1].plot([e["step"] for e in ev], [e["test_loss"] for e in ev], color=color, ls=ls, marker=".",

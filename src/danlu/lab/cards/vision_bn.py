@@ -102,7 +102,7 @@ def _figure(ctx: CardContext, runs: dict, chosen: dict[str, float], seeds: list[
     for i, norm in enumerate(NORMS):
         for j, r in enumerate(runs[(norm, chosen[norm])]):
             ls = r["losses"]
-            smooth = [sum(ls[max(0, k - 9):k + 1]) / len(ls[max(0, k - 9):k + 1]) for k in range(len(ls))]
+            smooth = T.trailing_mean(ls, 10)
             ax.plot(range(1, len(ls) + 1), smooth, color=f"C{i}", alpha=0.8, lw=1.2,
                     label=f"{label[norm]}, lr {chosen[norm]:g}" if j == 0 else None)
             if r["steps_to"] <= len(ls):

@@ -127,7 +127,7 @@ def _figure(ctx: CardContext, res: list[dict[str, Any]], seeds: list[int], depth
     for i, name in enumerate(names):
         for j, r in enumerate(res):
             ls = r[name]["losses"]
-            smooth = [sum(ls[max(0, k - 9):k + 1]) / len(ls[max(0, k - 9):k + 1]) for k in range(len(ls))]
+            smooth = T.trailing_mean(ls, 10)
             ax.plot(smooth, color=f"C{i}", alpha=0.7, lw=1, label=names[name] if j == 0 else None)
     ax.set(xlabel="step", ylabel="training loss (mean of 10 batches)", yscale="log",
            title=f"{train_depth} weight layers, one line per seed")
