@@ -43,3 +43,12 @@ def test_every_listed_subpackage_imports():
     on_disk = {m.name for m in pkgutil.iter_modules(danlu.__path__)} - {"__main__"}
     assert on_disk == set(danlu._SUBPACKAGES), on_disk ^ set(danlu._SUBPACKAGES)
     importlib.import_module("danlu.cli.verbs")
+
+
+def test_tfrecord_files_without_torch():
+    """Reading, writing and checking TFRecord files (the `danlu tfrecord` verbs) never imports torch;
+    the PyTorch datasets still import on first use."""
+    code = ("import sys; import danlu.data, danlu.data.tfrecord as t, danlu.cli.verbs.tfrecord; "
+            "assert 'torch' not in sys.modules, 'torch imported'; "
+            "assert 'TFRecordDataset' in dir(t); t.TFRecordDataset; assert 'torch' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -16,11 +16,16 @@ Modules: ``crc`` (masked CRC32C), ``reader``/``writer`` (framing), ``compression
 (dict <-> message), ``spec`` (decode per feature spec; its fast paths: ``plan`` per byte layout,
 ``batch`` per batch, ``fast`` per raw Feature, ``wire`` helpers), ``index``, ``dataset`` (PyTorch
 datasets), ``convert`` (to torch, ``collate``), ``proto`` (generated message classes; tools/gen_proto.sh).
+
+The PyTorch datasets load on first use (:data:`_LAZY`), so reading, writing and checking files (the
+``danlu tfrecord`` verbs) does not import torch.
 """
+
+import importlib
+from typing import Any
 
 from danlu.data.tfrecord.convert import Decoded, collate
 from danlu.data.tfrecord.crc import crc32c, mask_crc, masked_crc32c, unmask_crc
-from danlu.data.tfrecord.dataset import TFRecordDataset, TFRecordIndexedDataset, consumer_slot
 from danlu.data.tfrecord.errors import CorruptRecordError
 from danlu.data.tfrecord.example import (
     dict_to_record,
@@ -55,3 +60,17 @@ __all__ = [
     "parse_sequence_example", "read_index", "read_records", "record_to_dict", "scan_records",
     "sequence_example_to_dict", "to_torch", "unmask_crc", "write_index", "write_records",
 ]
+
+#: Names whose module imports torch, loaded on first access.
+_LAZY = {"TFRecordDataset": "dataset", "TFRecordIndexedDataset": "dataset", "consumer_slot": "dataset"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"danlu.data.tfrecord.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'danlu.data.tfrecord' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
