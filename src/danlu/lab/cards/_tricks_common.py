@@ -143,10 +143,6 @@ def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs))
 
 
-def fmt_seeds(seeds: Sequence[int]) -> str:
-    return "seeds " + ", ".join(str(s) for s in seeds)
-
-
 def pr_curve(score: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     """Recall and precision at every distinct score threshold (descending); score, y (N,), y in {0, 1}."""
     order = torch.argsort(score, descending=True, stable=True)
