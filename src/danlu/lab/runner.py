@@ -215,11 +215,11 @@ def run_lab(
 
 def _write_results(out: pathlib.Path, results: dict[str, Any], related: Mapping[str, Any] | None,
                    runs_index: str) -> None:
+    from danlu.files import write_text
     from danlu.lab.report import write_report
-    from danlu.lab.runs import atomic_write
 
-    atomic_write(out / "results.json", json.dumps(results, indent=2, allow_nan=False))
-    atomic_write(out / "index.html", write_report(results, related=dict(related or {}), runs_index=runs_index))
+    write_text(out / "results.json", json.dumps(results, indent=2, allow_nan=False))
+    write_text(out / "index.html", write_report(results, related=dict(related or {}), runs_index=runs_index))
 
 
 def _device_name(device: torch.device) -> str:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from danlu.errors import UsageError
+from danlu.files import write_text
 
 MANIFEST = ".danlu-lab.json"
 _MANIFEST_FORMAT = "danlu-lab-manifest/1"
@@ -191,7 +192,7 @@ class LabRoot:
         return data
 
     def _save_manifest(self, manifest: dict[str, Any]) -> None:
-        atomic_write(self.path / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+        write_text(self.path / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
 
     def owns(self, rel: str, manifest: dict[str, Any] | None = None) -> bool:
         """True when ``rel`` (a path under the root) is absent, or the lab wrote it and it is unchanged."""
@@ -218,7 +219,7 @@ class LabRoot:
                 if self.owns(name, manifest):
                     target = self.path / name
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    atomic_write(target, text)
+                    write_text(target, text)
                     manifest["files"][name] = hashlib.sha256(text.encode("utf-8")).hexdigest()
                     self._save_manifest(manifest)
                     if name != rel:
@@ -302,15 +303,3 @@ class LabRoot:
 def is_run_id(name: str) -> bool:
     """True for a folder name made by :func:`make_run_id`."""
     return bool(_RUN_ID_RE.match(name))
-
-
-def atomic_write(path: pathlib.Path, text: str) -> None:
-    """Write to a temporary file beside ``path`` and rename it over ``path`` (no partial file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise

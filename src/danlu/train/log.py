@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pathlib
 import time
 from typing import Any
+
+from danlu.files import write_text
 
 REDRAW_S = 0.1  # the progress bar is redrawn at most this often
 
@@ -58,12 +59,7 @@ class RunLog:
                 continue  # a line cut by a crash
             if rec.get("step", 0) <= step:
                 keep.append(line)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w") as f:
-            f.write("".join(k + "\n" for k in keep))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_text(path, "".join(k + "\n" for k in keep))
 
     def write(self, record: dict[str, Any]) -> None:
         if self._file is not None:
