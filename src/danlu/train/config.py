@@ -45,6 +45,10 @@ class DataConfig:
     batch_size: int = doc_field(64, "batch size per process (global batch = batch_size x processes x accum_steps)")
     eval_batch_size: int = doc_field(256, "batch size for evaluation")
     num_workers: int = doc_field(0, "DataLoader worker processes")
+    augment: str | None = doc_field(None, "augmentation preset applied to the training split "
+                                          "(danlu.vision.augment.PRESETS, e.g. flip); null: none")
+    subset: dict[str, Any] | None = doc_field(None, "train on a scored subset, e.g. {score: el2n, keep: 0.5, "
+                                                    "mode: hard} (danlu.select); null: all training data")
 
 
 @dataclass

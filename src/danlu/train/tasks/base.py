@@ -142,10 +142,12 @@ class Task:
         raise NotImplementedError
 
     def build_data(self, cfg: TrainConfig) -> Splits:
-        """Train/val/test splits from ``cfg.data`` (default: the dataset registry or ``data.path``)."""
+        """Train/val/test splits from ``cfg.data`` (default: the dataset registry or ``data.path``),
+        with ``data.subset`` and ``data.augment`` applied to the training split."""
         from danlu.train.data import load_splits
+        from danlu.train.data_options import apply_data_options
 
-        return load_splits(cfg.data, cfg.seed)
+        return apply_data_options(load_splits(cfg.data, cfg.seed), cfg)
 
     def build_model(self, cfg: TrainConfig, splits: Splits) -> nn.Module:
         """The network(s), sized for ``splits``; built right after seeding, so the weights follow ``cfg.seed``."""
