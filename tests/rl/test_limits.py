@@ -122,3 +122,27 @@ def test_world_tables_match_the_rules_cell_by_cell():
             else:
                 s2, rew = s, -2
             assert w.next_state[s, a] == s2 and w.reward[s, a] == rew, (s, a)
+
+
+def test_mc_work_limit_is_one_clear_line(tmp_path, capsys):
+    """MC defaults grow with the world (mc_es: 40·S·A episodes); a big world is refused before it runs."""
+    from danlu.rl.solution import as_world
+    from danlu.rl.solve import MAX_MC_STEPS, mc_steps
+
+    f = tmp_path / "w.json"
+    f.write_text(json.dumps({"rows": 60, "cols": 70, "target": [30, 30]}))
+    assert main(["rl", "solve", "--algo", "mc_es", "--world-file", str(f)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    want = 40 * 4200 * 5 * 50
+    assert want > MAX_MC_STEPS and f"up to {want:,} steps" in err and "--max-mc-steps" in err
+    # the bound follows the knobs: few short episodes fit, and the book's 5x5 defaults all fit
+    assert mc_steps("mc_es", as_world("book-5x5"), episodes=10, episode_length=5) == 50
+    assert main(["rl", "solve", "--algo", "mc_egreedy", "--world", "book-5x5", "--episodes", "20",
+                 "--max-mc-steps", "1999"]) == 2
+    assert "up to 2,000 steps" in capsys.readouterr().err
+    assert main(["rl", "solve", "--algo", "mc_egreedy", "--world", "book-5x5", "--episodes", "20",
+                 "--max-mc-steps", "2000", "--json"]) == 0
+    with pytest.raises(DanluError, match="would simulate"):
+        solve("mc_basic", "book-5x5", max_mc_steps=1000)
+    solve("value_iteration", "book-5x5", max_mc_steps=1)  # DP algorithms simulate nothing

@@ -35,6 +35,38 @@ def check_size(world: WorldSpec, max_states: int | None) -> None:
                      f"(--max-states {world.n_states}) to run it anyway")
 
 
+#: The most environment steps a Monte Carlo run of ``danlu rl solve`` may simulate by default (MC
+#: steps are Python-level: ~20 million take about a minute on one core); ``--max-mc-steps`` raises it.
+MAX_MC_STEPS = 20_000_000
+
+
+def mc_steps(algo: str, world: WorldSpec, *, episodes: int | None = None, episode_length: int | None = None,
+             **_: Any) -> int:
+    """Upper bound on the environment steps ``algo`` simulates with these knobs (0 for the DP algorithms).
+
+    mc_basic: max_iter (100) x states x actions x episodes per pair x length; mc_es and mc_egreedy:
+    episodes x length, with each algorithm's own defaults.
+    """
+    S, A = world.n_states, world.n_actions
+    if algo == "mc_basic":
+        return 100 * S * A * _opt(episodes, 1) * _opt(episode_length, 100)
+    if algo == "mc_es":
+        return _opt(episodes, 40 * S * A) * _opt(episode_length, 50)
+    if algo == "mc_egreedy":
+        return _opt(episodes, 3000) * _opt(episode_length, 100)
+    return 0
+
+
+def check_mc_work(algo: str, world: WorldSpec, max_steps: int | None, **knobs: Any) -> None:
+    """Raise a one-line :class:`DanluError` if an MC run would simulate more than ``max_steps`` steps."""
+    steps = mc_steps(algo, world, **knobs)
+    if max_steps is None or steps <= max_steps:
+        return
+    raise DanluError(f"{algo} on world {world.name!r} ({world.n_states:,} states) would simulate up to {steps:,} "
+                     f"steps, over the limit of {max_steps:,} (about a minute per 20 million): lower --episodes or "
+                     f"--episode-length, use value_iteration for a large world, or raise --max-mc-steps")
+
+
 def _opt(v: Any, default: Any) -> Any:
     return default if v is None else v
 
@@ -86,10 +118,11 @@ def list_algorithms() -> list[str]:
 
 
 def solve(algo: str, world: Any, *, gamma: float | None = None, max_states: int | None = None,
-          **knobs: Any) -> Solution:
+          max_mc_steps: int | None = None, **knobs: Any) -> Solution:
     """Run algorithm ``algo`` (see :data:`ALGORITHMS`; unknown names list the valid ones) on ``world``
     (WorldSpec, GridWorld or preset name), optionally with another discount ``gamma``; a world of
-    more than ``max_states`` states is refused (None: no limit; the CLI passes :data:`MAX_STATES`)."""
+    more than ``max_states`` states, or an MC run of more than ``max_mc_steps`` simulated steps, is
+    refused (None: no limit; the CLI passes :data:`MAX_STATES` and :data:`MAX_MC_STEPS`)."""
     fn = ALGORITHMS.get(algo)
     spec = as_world(world)
     check_size(spec, max_states)
@@ -98,4 +131,5 @@ def solve(algo: str, world: Any, *, gamma: float | None = None, max_states: int 
     for k in ("episodes", "episode_length"):
         if knobs.get(k) is not None and knobs[k] < 1:
             raise DanluError(f"{k} must be >= 1, got {knobs[k]}")
+    check_mc_work(algo, spec, max_mc_steps, **knobs)
     return fn(spec, **knobs)

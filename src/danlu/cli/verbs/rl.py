@@ -12,7 +12,7 @@ policy (or JSON with --json), optionally drawing them like the book's figures (-
 
   danlu rl solve --algo ALGO (--world PRESET | --world-file FILE) [--gamma G] [--episodes N]
                  [--episode-length L] [--epsilon E] [--seed S] [--json] [--plot FILE]
-                 [--max-states N]
+                 [--max-states N] [--max-mc-steps N]
   danlu rl worlds                    # the preset worlds
 
 algorithms: evaluate (uniform random policy, or --policy FILE), value_iteration,
@@ -21,7 +21,8 @@ A world file is JSON: {"rows", "cols", "forbidden": [[r, c], ...], "target": [r,
 "r_boundary", "r_forbidden", "r_target", "r_other", "gamma"}, cells from 0 at the top-left.
 Worlds up to 25x25 print the table of arrows and values, bigger ones a summary (--json: every
 cell). Worlds over 1,000,000 states are refused unless --max-states allows them; memory is
-linear in the number of states (about 400 bytes each).
+linear in the number of states (about 400 bytes each). Monte Carlo runs that would simulate more
+than 20,000,000 environment steps (about a minute) are refused unless --max-mc-steps allows them.
 
 examples:
   danlu rl worlds
@@ -50,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--policy", metavar="FILE",
                    help="for evaluate: JSON grid of action names [[\"up\", \"right\", ...], ...]")
     s.add_argument("--seed", type=int, default=0, metavar="S", help="seed for the MC methods (default 0)")
+    s.add_argument("--max-mc-steps", type=int, default=None, metavar="N",
+                   help="refuse MC runs that would simulate more environment steps than this "
+                        "(default 20,000,000, about a minute)")
     s.add_argument("--max-states", type=int, default=None, metavar="N",
                    help="refuse worlds with more than N states (default 1,000,000: a 1000x1000 world, "
                         "~0.4 GB and about 10 s of value iteration on one core)")
@@ -107,12 +111,15 @@ def _solve(args: argparse.Namespace) -> int:
 
     from danlu.errors import UsageError
     from danlu.rl import ALGORITHMS
-    from danlu.rl.solve import MAX_STATES, check_size
+    from danlu.rl.solve import MAX_MC_STEPS, MAX_STATES, check_mc_work, check_size
 
     algo_fn = ALGORITHMS.get(args.algo)  # unknown names raise, listing the valid ones
     del algo_fn
     if args.max_states is not None and args.max_states < 1:
         raise UsageError(f"--max-states must be >= 1, got {args.max_states}")
+    if args.max_mc_steps is not None and args.max_mc_steps < 1:
+        raise UsageError(f"--max-mc-steps must be >= 1, got {args.max_mc_steps}")
+    max_mc_steps = MAX_MC_STEPS if args.max_mc_steps is None else args.max_mc_steps
     max_states = MAX_STATES if args.max_states is None else args.max_states
     world = _load_world(args)
     check_size(world, max_states)
@@ -130,6 +137,7 @@ def _solve(args: argparse.Namespace) -> int:
         raise UsageError(f"--seed must be non-negative, got {args.seed}")
     if args.policy and args.algo != "evaluate":
         raise UsageError("--policy only applies to --algo evaluate")
+    check_mc_work(args.algo, world, max_mc_steps, episodes=args.episodes, episode_length=args.episode_length)
     if args.plot:
         from danlu.cli.paths import check_figure_path
 
@@ -142,7 +150,7 @@ def _solve(args: argparse.Namespace) -> int:
     policy = _load_policy(args.policy, world) if args.policy else None
     sol = solve(args.algo, world, episodes=args.episodes, episode_length=args.episode_length,
                 epsilon=args.epsilon, epsilon_decay=args.epsilon_decay, eval_steps=args.eval_steps,
-                policy=policy, seed=args.seed, max_states=max_states)
+                policy=policy, seed=args.seed, max_states=max_states, max_mc_steps=max_mc_steps)
     if args.plot:
         from danlu.cli.paths import save_figure
         from danlu.plotting import pyplot
