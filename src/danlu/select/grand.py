@@ -1,0 +1,98 @@
+"""GraNd: the norm of each example's loss gradient (Paul, Ganguli & Dziugaite 2021).
+
+"Deep Learning on a Data Diet", NeurIPS 2021 (arXiv:2107.07075), eq. 1:
+``GraNd(x, y) = E_w || grad_w L(f_w(x), y) ||_2`` over all weights, the expectation over
+independent initializations (the paper scores at initialization, ``epochs=0``, or early in training).
+
+:func:`grad_norms` computes every example's gradient at once with ``torch.func`` (``vmap`` of
+``grad`` of a ``functional_call``), a chunk of examples at a time; :func:`grad_norms_loop` is the
+readable reference, one backward pass per example. The model runs in eval mode (BatchNorm uses its
+running statistics), so one example's gradient does not depend on the others in its chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import TensorDataset
+
+from danlu.errors import DanluError
+from danlu.runtime import resolve_device
+from danlu.select._train import (
+    ModelFactory,
+    OptimizerFactory,
+    check_counts,
+    check_dataset,
+    mean_over_seeds,
+    progress_bar,
+    seed_list,
+    train_scorer,
+)
+from danlu.select.spec import register_score
+
+
+def grad_norms(model: nn.Module, x: Tensor, y: Tensor, *, chunk: int = 128) -> Tensor:
+    """Per-example ``||grad_w CE(model(x_i), y_i)||_2`` over the trainable parameters, via vmap(grad).
+
+    Shapes: x (N, ...), y (N,) -> (N,) in the parameters' dtype, on their device. The model is put in
+    eval mode; ``chunk`` examples share one vmapped call (memory: chunk x number of parameters).
+    """
+    from torch.func import functional_call, grad, vmap
+
+    if chunk <= 0:
+        raise DanluError(f"chunk must be positive, got {chunk}")
+    model.eval()
+    params = {k: p.detach() for k, p in model.named_parameters() if p.requires_grad}
+    if not params:
+        raise DanluError("grad_norms: the model has no trainable parameters")
+    frozen = {k: p.detach() for k, p in model.named_parameters() if not p.requires_grad}
+    buffers = {k: b.detach() for k, b in model.named_buffers()}
+
+    def loss(p: dict[str, Tensor], xi: Tensor, yi: Tensor) -> Tensor:
+        logits = functional_call(model, {**p, **frozen, **buffers}, (xi.unsqueeze(0),))  # (1, C)
+        return nn.functional.cross_entropy(logits, yi.unsqueeze(0))
+
+    per_example = vmap(grad(loss), in_dims=(None, 0, 0))
+    device = next(iter(params.values())).device
+    out = []
+    for i in range(0, len(x), chunk):
+        g = per_example(params, x[i:i + chunk].to(device), y[i:i + chunk].to(device))  # {name: (b, *shape)}
+        out.append(torch.stack([t.flatten(1).pow(2).sum(1) for t in g.values()]).sum(0).sqrt())  # (b,)
+    return torch.cat(out)
+
+
+def grad_norms_loop(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """Reference for :func:`grad_norms`: one ``torch.autograd.grad`` per example (slow, readable). (N,)."""
+    model.eval()
+    params = [p for p in model.parameters() if p.requires_grad]
+    device = params[0].device
+    out = []
+    for i in range(len(x)):
+        loss = nn.functional.cross_entropy(model(x[i:i + 1].to(device)), y[i:i + 1].to(device))
+        grads = torch.autograd.grad(loss, params)
+        out.append(torch.sqrt(sum(g.pow(2).sum() for g in grads)))
+    return torch.stack(out)
+
+
+@register_score("grand", harder="high", epochs=0, paper="Paul et al. 2021, arXiv:2107.07075")
+def grand(model_factory: ModelFactory, dataset: TensorDataset, *, epochs: int = 0, seeds: int | Sequence[int] = 3,
+          batch_size: int = 128, device: torch.device | str | None = None, optimizer: OptimizerFactory | None = None,
+          progress: bool = True) -> Tensor:
+    """GraNd score of every example, averaged over seeds: (N,) float32, higher = harder.
+
+    Arguments as :func:`danlu.select.el2n`; ``epochs=0`` (the default) scores at initialization, as
+    the paper's GraNd; ``batch_size`` is also the vmap chunk.
+    """
+    x, y = check_dataset(dataset)
+    check_counts(epochs, batch_size)
+    dev, seeds = resolve_device(device), seed_list(seeds)
+    per_seed = []
+    with progress_bar("GraNd", len(seeds), progress) as advance:
+        for s in seeds:
+            model = train_scorer(model_factory, dataset, seed=s, epochs=epochs, batch_size=batch_size, device=dev,
+                                 optimizer=optimizer)
+            per_seed.append(grad_norms(model, x, y, chunk=batch_size).detach().double().cpu())
+            advance(1)
+    return mean_over_seeds(per_seed, "grand")
