@@ -3,7 +3,12 @@
 Goodfellow et al. 2014, "Generative Adversarial Nets" (arXiv:1406.2661): the critic (discriminator)
 learns to tell data from generated samples, the generator to fool it. Arjovsky et al. 2017,
 "Wasserstein GAN" (arXiv:1701.07875): ``n_critic`` critic steps per generator step, weights of the
-critic clipped to [-c, c] after each of its steps. The toy this task is tested on is the ring of
+critic clipped to [-c, c] after each of its steps. Gulrajani et al. 2017, "Improved Training of
+Wasserstein GANs" (arXiv:1704.00028): ``objective: wasserstein-gp`` replaces the clipping by the
+gradient penalty ``gp_weight · E[(‖∇D(x̂)‖ - 1)²]`` at interpolates x̂ = ε x + (1 - ε) G(z), with
+ε ~ U[0, 1] per sample (a function of seed, epoch and sample index, like z; the critic scores real,
+fake and interpolated samples in one forward). The papers' optimizers are RMSProp (lr 5e-5) for
+WGAN and Adam (lr 1e-4, betas (0, 0.9)) for WGAN-GP; pass them in ``optim``. The toy this task is tested on is the ring of
 Gaussians of Metz et al. 2017, "Unrolled Generative Adversarial Networks" (arXiv:1611.02163):
 ``data.name=gaussian_mixture`` with ``dim: 2`` puts the class means on a circle.
 
@@ -53,6 +58,7 @@ if TYPE_CHECKING:
 
 NOISE_BLOCK = 1024  # noise rows drawn per seeded block: row i never depends on how many rows exist
 EVAL_STREAMS = {"val": 1, "test": 2}  # noise streams of the evaluated splits (0: training)
+GP_STREAM = 4  # noise stream of WGAN-GP's interpolation weights
 MODE_SHARE = 0.25  # a component is "covered" with >= this fraction of a uniform generator's share
 
 
@@ -61,6 +67,7 @@ class Objective:
     """A GAN objective: the critic's and the generator's loss from critic scores (B, 1)."""
 
     clips_critic: ClassVar[bool] = False  # clip critic weights after each critic step (WGAN)
+    penalised: ClassVar[bool] = False  # add the gradient penalty to the critic's loss (WGAN-GP)
 
     def critic_loss(self, real: Tensor, fake: Tensor) -> Tensor:
         raise NotImplementedError
@@ -94,6 +101,14 @@ class Wasserstein(Objective):
 
     def generator_loss(self, fake: Tensor) -> Tensor:
         return -fake.mean()
+
+
+@OBJECTIVES.register("wasserstein-gp")
+class WassersteinGP(Wasserstein):
+    """Gulrajani et al. 2017: the Wasserstein critic loss plus the gradient penalty, no clipping."""
+
+    clips_critic: ClassVar[bool] = False
+    penalised: ClassVar[bool] = True
 
 
 # ------------------------------------------------------------------------------ model
@@ -135,10 +150,12 @@ class GanArgs:
                                        "the critic: a registered model and its args (in_features = the data "
                                        "dimension, num_classes = 1)")
     objective: str = doc_field("nonsaturating", "nonsaturating (Goodfellow et al. 2014) or wasserstein "
-                                                "(Arjovsky et al. 2017, critic weights clipped)")
+                                                "(Arjovsky et al. 2017, critic weights clipped) or wasserstein-gp "
+                                                "(Gulrajani et al. 2017, gradient penalty)")
     n_critic: int = doc_field(1, "critic steps per generator step (WGAN uses 5)")
     clip: float = doc_field(0.01, "wasserstein: clip every critic weight to [-clip, clip] after a critic step")
     critic_lr: float | None = doc_field(None, "the critic's learning rate (null: optim.lr)")
+    gp_weight: float = doc_field(10.0, "wasserstein-gp: the gradient penalty's weight lambda (10 in the paper)")
 
 
 @TASKS.register("gan")
@@ -175,6 +192,8 @@ class Gan(Task):
                 raise ConfigError(f"{where}.{key} must be >= 1, got {getattr(args, key)}")
         if not args.clip > 0 or (args.critic_lr is not None and not args.critic_lr > 0):
             raise ConfigError(f"{where}: clip and critic_lr must be positive, got {args.clip}, {args.critic_lr}")
+        if not args.gp_weight >= 0:
+            raise ConfigError(f"{where}.gp_weight must be >= 0, got {args.gp_weight}")
         list_models()
         for key in ("generator", "critic"):
             spec = getattr(args, key)
@@ -265,6 +284,8 @@ class Gan(Task):
         if ctx.phase == "critic":
             with torch.no_grad():
                 fake = _unwrap(model.generator)(z)  # (B, D)
+            if self.objective.penalised:
+                return self._penalised_critic_step(model, x, fake, index, ctx)
             scores = model.critic(torch.cat([x, fake]))  # (2B, 1): one forward, so DDP reduces once
             loss = self.objective.critic_loss(scores[:len(x)], scores[len(x):])
             stats = torch.stack([loss.detach().float(), one, zero, zero])  # (d_loss, count, g_loss, count)
@@ -277,6 +298,21 @@ class Gan(Task):
                 p.requires_grad_(True)
             stats = torch.stack([zero, zero, loss.detach().float(), one])
         return StepOutput(loss, stats, fake.detach())
+
+    def _penalised_critic_step(self, model: nn.Module, x: Tensor, fake: Tensor, index: Tensor,
+                               ctx: Context) -> StepOutput:
+        """WGAN-GP's critic step: real, fake and interpolates scored in one forward, plus the penalty."""
+        from danlu.gan.penalty import interpolate, penalty_from_scores
+
+        b = len(x)
+        z = self.noise(index, ctx, stream=GP_STREAM, epoch=ctx.epoch)[:, 0]  # (B,) N(0, 1)
+        eps = 0.5 * (1 + torch.erf(z / 2 ** 0.5))  # (B,) U[0, 1] through the normal CDF
+        points = interpolate(x, fake, eps).requires_grad_(True)  # (B, D)
+        scores = model.critic(torch.cat([x, fake, points]))  # (3B, 1)
+        loss = self.objective.critic_loss(scores[:b], scores[b:2 * b])
+        loss = loss + penalty_from_scores(scores[2 * b:].float(), points, self.args.gp_weight)
+        one, zero = self._constants(x.device)
+        return StepOutput(loss, torch.stack([loss.detach().float(), one, zero, zero]), fake)
 
     def _constants(self, device: torch.device) -> tuple[Tensor, Tensor]:
         if self._consts is None or self._consts[0].device != device:
