@@ -158,6 +158,15 @@ def test_forgetting_callback_counts_what_the_training_steps_predicted():
     assert sum(events) > 0  # the lr makes training noisy enough to forget something
 
 
+@pytest.mark.parametrize("n, batch", [(50, 16), (7, 16), (48, 16)])
+def test_every_example_is_presented_every_epoch(n, batch):
+    """The scorer pads its index to whole batches, so one epoch already presents every example."""
+    t = MarginTracker(n)
+    train_scorer(_mlp, _data(n), seed=0, epochs=1, batch_size=batch, device=CPU, callbacks=[t])
+    padded = n if n <= batch else n + (-n) % batch  # the pad is seen twice
+    assert bool((t.seen >= 1).all()) and int(t.seen.sum()) == padded
+
+
 def test_forgetting_score_averages_seeds():
     data = _data(64)
     got = forgetting(_mlp, data, epochs=3, seeds=[1, 2], batch_size=16, progress=False)

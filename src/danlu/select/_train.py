@@ -92,13 +92,28 @@ class IndexedClassification(Classification):
         return StepOutput(out.loss, out.stats, (out.outputs, index))
 
 
+def padded_index(n: int, batch_size: int, seed: int) -> Tensor:
+    """``arange(n)`` plus ``(-n) % batch_size`` extra indices (a seeded draw without repeats), so whole
+    batches cover every example each epoch (:class:`danlu.train.TensorBatches` drops a remainder).
+
+    The scores need every example presented (forgetting, AUM) and the paper's loaders drop nothing;
+    the pad (fewer than ``batch_size`` examples) is seen twice per epoch. No pad when ``n <= batch_size``
+    (one batch of everything).
+    """
+    base = torch.arange(n)
+    if n <= batch_size:
+        return base
+    extra = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:(-n) % batch_size]
+    return torch.cat([base, extra])
+
+
 def train_scorer(model_factory: ModelFactory, dataset: TensorDataset, *, seed: int, epochs: int, batch_size: int,
                  device: torch.device, optimizer: OptimizerFactory | None = None,
                  callbacks: Sequence[Callback] = ()) -> nn.Module:
     """One scorer: ``torch.manual_seed(seed)``, ``model_factory()``, ``epochs`` epochs of ``fit``.
 
-    An epoch is ``N // batch_size`` steps (at least one; :class:`danlu.train.TensorBatches` drops
-    the remainder, a different one each epoch). ``epochs=0`` returns the model at initialization.
+    An epoch is ``ceil(N / batch_size)`` steps over :func:`padded_index`, so every example is in
+    every epoch. ``epochs=0`` returns the model at initialization.
     Callbacks see ``engine.last.outputs == (logits (B, C), index (B,))``.
     """
     from danlu.train import fit
@@ -109,10 +124,11 @@ def train_scorer(model_factory: ModelFactory, dataset: TensorDataset, *, seed: i
     if not isinstance(model, nn.Module):
         raise DanluError(f"model_factory must return an nn.Module, got {type(model).__name__}")
     model.to(device)
-    steps = epochs * max(len(y) // batch_size, 1)
+    index = padded_index(len(y), batch_size, seed)
+    steps = epochs * max(len(index) // batch_size, 1)
     made = (optimizer or adam())(model, steps)
     opt, sched = made if isinstance(made, tuple) else (made, None)
-    indexed = TensorDataset(x, y, torch.arange(len(y)))
+    indexed = TensorDataset(x[index], y[index], index)
     fit(IndexedClassification(), model, indexed, steps=steps, seed=seed, device=device, batch_size=batch_size,
         optimizer=opt, schedule=sched, callbacks=callbacks)
     return model.eval()

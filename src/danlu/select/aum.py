@@ -48,10 +48,10 @@ class MarginTracker:
         self.seen = torch.zeros(n, dtype=torch.long)
 
     def update(self, index: Tensor, margin: Tensor) -> None:
-        """One presentation of ``index`` (B,) with margins (B,)."""
+        """One presentation of ``index`` (B,) with margins (B,); a repeated index counts each time."""
         index = index.cpu().long()
-        self.total[index] += margin.detach().cpu().double()
-        self.seen[index] += 1
+        self.total.index_add_(0, index, margin.detach().cpu().double())
+        self.seen.index_add_(0, index, torch.ones_like(index))
 
     def __call__(self, event: str, engine: Any) -> None:
         if event != "step":

@@ -54,7 +54,8 @@ class ForgettingTracker:
         self.events = torch.zeros(n, dtype=torch.long)    # forgetting events
 
     def update(self, index: Tensor, correct: Tensor) -> None:
-        """One presentation of ``index`` (B,) with ``correct`` (B,) (indices within a call are distinct)."""
+        """One presentation of ``index`` (B,) with ``correct`` (B,); an index repeated within one call
+        (a padded batch) counts once, with its last value."""
         index, correct = index.cpu().long(), correct.cpu().bool()
         self.events[index] += (self.prev[index] & ~correct).long()
         self.prev[index] = correct
