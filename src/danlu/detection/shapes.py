@@ -5,7 +5,8 @@ detection chapter and of torchvision's detection tutorials, with four classes, o
 empty images). Each image has a noisy background colour and 0..``max_objects`` shapes of random
 class, size, colour and position, drawn in order (a later shape covers an earlier one). Two shapes
 may overlap, but a new shape is rejected (and redrawn) when its box IoU with an earlier one exceeds
-``max_overlap``, so every object stays visible enough to be labelled.
+``max_overlap`` or when it would hide more than half of an earlier shape's visible pixels, so every
+object stays visible enough to be labelled.
 
 Per object: the class (1 circle, 2 square, 3 triangle, 4 star; 0 is background), the box
 ``(x1, y1, x2, y2)`` in pixels around the whole shape (continuous coordinates, pixel ``j`` spans
@@ -135,7 +136,8 @@ def make_shapes(n: int, *, image_size: int = 64, max_objects: int = 4, min_size:
                 r = rng.uniform(min_size, max_size) * S / 2
                 cx, cy = rng.uniform(r, S - r, size=2)
                 mask, box = _shape_mask(cls, cx, cy, r, float(rng.uniform(0, 2 * np.pi)), xs, ys)
-                if mask.sum() >= 4 and all(_iou(box, b) <= max_overlap for _, b, _ in objs):
+                if mask.sum() >= 4 and all(_iou(box, b) <= max_overlap and (m & mask).sum() <= m.sum() / 2
+                                           for _, b, m in objs):
                     break
             else:
                 continue
