@@ -50,8 +50,14 @@ def test_text_table_and_plot(run_dir, tmp_path, capsys):
 
 def test_bad_inputs_give_one_line(run_dir, tmp_path, capsys):
     assert_one_line(danlu("eval", "corruption", str(tmp_path)), "not a danlu run folder")  # subprocess
-    assert_one_line(danlu("eval", "corruption", str(run_dir), "--only", "snowy"),
+    assert_one_line(in_process(capsys, "eval", "corruption", str(run_dir), "--only", "snowy"),
                     "unknown corruption 'snowy'", "gaussian_noise")
     assert_one_line(in_process(capsys, "eval", "corruption", str(tmp_path / "nope")), "does not exist")
     assert_one_line(in_process(capsys, "eval", "corruption", str(run_dir), "--plot", str(tmp_path / "x.nope")),
                     "unknown figure format")
+
+
+@pytest.mark.slow
+def test_unknown_corruption_in_a_subprocess(run_dir):
+    assert_one_line(danlu("eval", "corruption", str(run_dir), "--only", "snowy"),
+                    "unknown corruption 'snowy'", "gaussian_noise")
