@@ -126,7 +126,7 @@ def tbptt_epoch(model: RNNLM, ids: Tensor, optimizer: torch.optim.Optimizer, *, 
         if clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
-        total, count = total + float(loss) * y.numel(), count + y.numel()
+        total, count = total + float(loss.detach()) * y.numel(), count + y.numel()
     return math.exp(total / max(count, 1))
 
 
