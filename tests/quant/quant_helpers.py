@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from danlu.quant.config import QConfig
-from danlu.quant.convert import IntegerModel, convert
+from danlu.quant.lowering import IntegerModel, convert
 from danlu.quant.prepare import prepare_qat
 
 

@@ -12,8 +12,8 @@ from quant_helpers import trained_qat
 from danlu.errors import DanluError
 from danlu.files import OutputExistsError
 from danlu.models import create_model
-from danlu.quant.convert import convert
 from danlu.quant.export import load_quantized, read_header, save_quantized
+from danlu.quant.lowering import convert
 
 
 def _int_model(widths: list[int], seed: int = 0):  # noqa: ANN202

@@ -76,3 +76,17 @@ def test_frozen_and_eval_fold_use_running_stats() -> None:
     before = q.bn.running_mean.clone()
     assert torch.allclose(q(x), bn(conv(x)), atol=1e-5)  # frozen: running stats, no update
     assert torch.equal(q.bn.running_mean, before)
+
+
+def test_freeze_bn_after_n_steps() -> None:
+    from danlu.quant.prepare import prepare_qat
+
+    conv, bn = _conv_bn()
+    qat = prepare_qat(nn.Sequential(conv, bn), QConfig(freeze_bn_after=2)).train()
+    layer = qat.get_submodule("q_0")
+    means = []
+    for _ in range(4):
+        qat(torch.randn(8, 3, 7, 7))
+        means.append(layer.bn.running_mean.clone())
+    assert not torch.equal(means[0], means[1])  # steps 1-2 update the running statistics
+    assert layer.bn_frozen and torch.equal(means[1], means[2]) and torch.equal(means[2], means[3])

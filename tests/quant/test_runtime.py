@@ -12,8 +12,8 @@ from torch import nn
 from danlu.errors import DanluError
 from danlu.models import create_model
 from danlu.quant.config import QConfig
-from danlu.quant.convert import convert
 from danlu.quant.int_modules import int_nbytes
+from danlu.quant.lowering import convert
 from danlu.quant.prepare import calibrate, prepare_ptq, prepare_qat
 
 MODELS = [
@@ -164,3 +164,18 @@ def test_convert_refuses_unobserved_model() -> None:
         convert(prepare_qat(nn.Sequential(nn.Linear(4, 2))))
     with pytest.raises(DanluError, match="prepare_qat"):
         convert(nn.Sequential(nn.Linear(4, 2)))  # type: ignore[arg-type]
+
+
+def test_float64_gemm_backend_is_exact_and_bounded() -> None:
+    from danlu.quant.int_ops import int_conv2d, use_gemm
+
+    g = torch.Generator().manual_seed(7)
+    x = torch.randint(-255, 256, (2, 16, 9, 9), generator=g)
+    w = torch.randint(-127, 128, (8, 16, 3, 3), generator=g)
+    ref = int_conv2d(x, w, (1, 1), (1, 1))
+    with use_gemm("float64"):
+        assert torch.equal(int_conv2d(x, w, (1, 1), (1, 1)), ref)
+        with pytest.raises(DanluError, match="2\\^53"):
+            int_conv2d(x * 2**20, w * 2**20, (1, 1), (1, 1))
+    with pytest.raises(DanluError, match="backend"), use_gemm("int8"):
+        pass

@@ -21,8 +21,8 @@ _EXPORTS = {
     "QConfig": "config", "QScheme": "qparams", "qparams_from_range": "qparams", "OBSERVERS": "observers",
     "fake_quantize": "fake_quant", "lsq_fake_quantize": "fake_quant", "FakeQuantize": "fake_quant_module",
     "fold_bn": "fold", "fold_bn_eval": "fold", "quantize_multiplier": "fixed_point", "requantize": "fixed_point",
-    "prepare_qat": "prepare", "prepare_ptq": "prepare", "calibrate": "prepare", "convert": "convert",
-    "freeze": "convert", "IntegerModel": "convert", "freeze_bn": "qat_modules", "set_phase": "qat_modules",
+    "prepare_qat": "prepare", "prepare_ptq": "prepare", "calibrate": "prepare", "convert": "lowering",
+    "freeze": "lowering", "IntegerModel": "lowering", "freeze_bn": "qat_modules", "set_phase": "qat_modules",
     "save_quantized": "export", "load_quantized": "export",
 }
 

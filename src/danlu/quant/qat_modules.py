@@ -87,6 +87,8 @@ class QATWeighted(QATModule):
         self.bn = copy.deepcopy(bn) if bn is not None else None
         self.act = act
         self.bn_frozen = False
+        self.freeze_bn_after = cfg.freeze_bn_after
+        self.register_buffer("steps", torch.tensor(0))
         self.weight_fq = FakeQuantize(cfg.weight_scheme, cfg.weight_observer, channels=layer.weight.shape[0],
                                       learnable=cfg.lsq)
         self.quantize_bias = True
@@ -129,6 +131,10 @@ class QATWeighted(QATModule):
         return fake_quantize(b, scale, torch.zeros_like(scale, dtype=torch.int64), INT32_MIN, INT32_MAX, axis=0)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.training and self.bn is not None:
+            self.steps += 1
+            if self.freeze_bn_after is not None and int(self.steps) > self.freeze_bn_after:
+                self.bn_frozen = True
         w, b = self.folded(x)
         wq = self.weight_fq(w)
         bq = self.quantized_bias(b) if b is not None else None
