@@ -3,11 +3,22 @@ vis-aug, vis-finetune, vis-leaves), written from each rule's docstring."""
 
 from __future__ import annotations
 
+import math
+
 from danlu.lab.evidence import Estimate
 
 E = Estimate.of
 
+L = lambda ratio, factor: Estimate.of(math.log(ratio), math.log(factor))  # noqa: E731  log-ratio estimate
+
 CASES = {
+    "vis-upsample": [
+        ({"init_tconv": 3e-3, "init_icnr": 0.0, "init_resize": 0.0, "trained_ratio": L(10.0, 3.0)}, True),
+        ({"init_tconv": 3e-3, "init_icnr": 0.0, "init_resize": 0.0, "trained_ratio": L(10.0, 20.0)}, None),
+        ({"init_tconv": 3e-3, "init_icnr": 0.0, "init_resize": 0.0, "trained_ratio": L(0.1, 3.0)}, False),
+        ({"init_tconv": 3e-5, "init_icnr": 0.0, "init_resize": 0.0, "trained_ratio": L(10.0, 3.0)}, False),  # no artefact
+        ({"init_tconv": 3e-3, "init_icnr": 1e-3, "init_resize": 0.0, "trained_ratio": L(10.0, 3.0)}, False),  # ICNR grids
+    ],
     "vis-dilated": [
         ({"mismatches": 0, "growth": 5.7, "holes_equal": 6, "holes_hdc": 0}, True),
         ({"mismatches": 1, "growth": 5.7, "holes_equal": 6, "holes_hdc": 0}, False),   # analytic != empirical
