@@ -12,6 +12,11 @@ E = Estimate.of
 L = lambda ratio, factor: Estimate.of(math.log(ratio), math.log(factor))  # noqa: E731  log-ratio estimate
 
 CASES = {
+    "vis-leaves": [
+        ({"test_accuracy": E(0.9, 0.03)}, True),
+        ({"test_accuracy": E(0.55, 0.1)}, None),
+        ({"test_accuracy": E(0.3, 0.1)}, False),
+    ],
     "vis-upsample": [
         ({"init_tconv": 3e-3, "init_icnr": 0.0, "init_resize": 0.0, "trained_ratio": L(10.0, 3.0)}, True),
         ({"init_tconv": 3e-3, "init_icnr": 0.0, "init_resize": 0.0, "trained_ratio": L(10.0, 20.0)}, None),
