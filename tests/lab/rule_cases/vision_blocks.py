@@ -12,6 +12,12 @@ E = Estimate.of
 L = lambda ratio, factor: Estimate.of(math.log(ratio), math.log(factor))  # noqa: E731  log-ratio estimate
 
 CASES = {
+    "vis-spp": [
+        ({"lengths_equal": True, "worst_size_accuracy": E(0.9, 0.05)}, True),
+        ({"lengths_equal": True, "worst_size_accuracy": E(0.7, 0.08)}, None),
+        ({"lengths_equal": True, "worst_size_accuracy": E(0.4, 0.1)}, False),
+        ({"lengths_equal": False, "worst_size_accuracy": E(0.9, 0.05)}, False),
+    ],
     "vis-leaves": [
         ({"test_accuracy": E(0.9, 0.03)}, True),
         ({"test_accuracy": E(0.55, 0.1)}, None),
