@@ -46,7 +46,7 @@ class NoiseGenerator(nn.Module):
         kernel_size: odd kernel size (1: per-pixel noise distribution; 3: spatially correlated noise).
     """
 
-    def __init__(self, channels: int = 1, *, hidden: int = 16, layers: int = 3, kernel_size: int = 3) -> None:
+    def __init__(self, channels: int = 1, *, hidden: int = 8, layers: int = 2, kernel_size: int = 3) -> None:
         super().__init__()
         check_count(layers, "layers", minimum=1)
         if kernel_size % 2 != 1:
@@ -56,7 +56,7 @@ class NoiseGenerator(nn.Module):
         for i in range(layers):
             mods.append(nn.Conv2d(widths[i], widths[i + 1], kernel_size, padding=kernel_size // 2))
             if i < layers - 1:
-                mods.append(nn.ELU())
+                mods.append(nn.LeakyReLU(0.2))
         self.net = nn.Sequential(*mods)
 
     def forward(self, z: Tensor, eps: float) -> Tensor:
