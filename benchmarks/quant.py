@@ -46,6 +46,45 @@ def torch_engine(model: torch.nn.Module, calib: list[torch.Tensor]) -> Callable[
         return f"unavailable: {type(exc).__name__}: {str(exc)[:80]}"
 
 
+def bench(name: str, model: torch.nn.Module, shape: tuple[int, ...], batch: int, repeats: int) -> None:
+    """Time every configuration on one model and print its table rows."""
+    calib = [torch.rand(64, *shape) for _ in range(4)]
+    sim = calibrate(prepare_ptq(model, QConfig()), calib)
+    im = convert(sim)
+    x = torch.rand(batch, *shape)
+
+    def run_int(gemm: str) -> torch.Tensor:
+        with use_gemm(gemm):
+            return im(x)
+
+    configs: dict[str, Callable[[], object] | str] = {
+        "float32 (eager)": lambda: model(x),
+        "fake-quant simulation": lambda: sim(x),
+        "danlu integer runtime, int64 GEMM": lambda: run_int("int64"),
+        "danlu integer runtime, float64-exact GEMM": lambda: run_int("float64"),
+    }
+    ref = torch_engine(model, calib)
+    configs["torch quantized engine (quantize_fx, int8)"] = (lambda: ref(x)) if callable(ref) else ref
+    times: dict[str, list[float]] = {k: [] for k, v in configs.items() if callable(v)}
+    with torch.no_grad():
+        for fn in configs.values():
+            if callable(fn):
+                fn()  # warm-up
+        for _ in range(repeats):
+            for k, fn in configs.items():
+                if callable(fn):
+                    t0 = time.perf_counter()
+                    fn()
+                    times[k].append(time.perf_counter() - t0)
+    base = statistics.median(times["float32 (eager)"])
+    for k, fn in configs.items():
+        if not callable(fn):
+            print(f"| {name} | {k} | {fn} | - |")
+            continue
+        t = statistics.median(times[k])
+        print(f"| {name} | {k} | {1000 * t:.2f} | {t / base:.1f}x |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=64)
@@ -60,43 +99,7 @@ def main() -> None:
     print("| model | configuration | ms / batch | vs float |")
     print("|---|---|---|---|")
     for name, (model, shape) in nets.items():
-        model.eval()
-        calib = [torch.rand(64, *shape) for _ in range(4)]
-        sim = calibrate(prepare_ptq(model, QConfig()), calib)
-        im = convert(sim)
-        x = torch.rand(args.batch, *shape)
-
-        def run_int(gemm: str) -> torch.Tensor:
-            with use_gemm(gemm):
-                return im(x)
-
-        configs: dict[str, Callable[[], object] | str] = {
-            "float32 (eager)": lambda: model(x),
-            "fake-quant simulation": lambda: sim(x),
-            "danlu integer runtime, int64 GEMM": lambda: run_int("int64"),
-            "danlu integer runtime, float64-exact GEMM": lambda: run_int("float64"),
-        }
-        ref = torch_engine(model, calib)
-        configs["torch quantized engine (quantize_fx, int8)"] = (lambda: ref(x)) if callable(ref) else ref
-        times: dict[str, list[float]] = {k: [] for k, v in configs.items() if callable(v)}
-        with torch.no_grad():
-            for fn in configs.values():
-                if callable(fn):
-                    fn()  # warm-up
-            for _ in range(args.repeats):
-                for k, fn in configs.items():
-                    if callable(fn):
-                        t0 = time.perf_counter()
-                        fn()
-                        times[k].append(time.perf_counter() - t0)
-        base = statistics.median(times["float32 (eager)"])
-        for k, fn in configs.items():
-            if not callable(fn):
-                print(f"| {name} | {k} | {fn} | - |")
-                continue
-            t = statistics.median(times[k])
-            print(f"| {name} | {k} | {1000 * t:.2f} | {t / base:.1f}x |")
-
+        bench(name, model.eval(), shape, args.batch, args.repeats)
 
 if __name__ == "__main__":
     main()

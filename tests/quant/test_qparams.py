@@ -78,3 +78,19 @@ def test_bad_ranges_refused() -> None:
         make_observer("ema", activation_scheme(8)).calculate_qparams()
     with pytest.raises(DanluError, match="bits"):
         QScheme(bits=1)
+
+
+@pytest.mark.parametrize("dtype,qscheme,scheme", [
+    (torch.quint8, torch.per_tensor_symmetric, QScheme(bits=8, signed=False, symmetric=True)),   # zp 128
+    (torch.qint8, torch.per_tensor_affine, QScheme(bits=8, signed=True)),
+    (torch.qint8, torch.per_tensor_affine, QScheme(bits=4, signed=True)),                       # int4 [-8, 7]
+    (torch.qint8, torch.per_tensor_symmetric, QScheme(bits=4, signed=True, symmetric=True, narrow=True)),
+])
+def test_other_schemes_equal_torch(dtype: torch.dtype, qscheme: torch.qscheme, scheme: QScheme) -> None:
+    x = torch.tensor([-0.7, 0.1, 2.3])
+    kw = {} if (scheme.bits == 8 and not scheme.narrow) else {"quant_min": scheme.qmin, "quant_max": scheme.qmax}
+    ref = tob.MinMaxObserver(dtype=dtype, qscheme=qscheme, **kw)
+    ref(x)
+    s_ref, z_ref = ref.calculate_qparams()
+    s, z = qparams_from_range(x.min(), x.max(), scheme)
+    assert torch.equal(s.reshape(1), s_ref) and torch.equal(z.reshape(1), z_ref.long())

@@ -34,6 +34,7 @@ class QConfig:
     def __post_init__(self) -> None:
         if self.lsq and self.per_channel:
             raise DanluError("QConfig: lsq=True learns one scale per tensor; set per_channel=False")
+        _ = (self.act_scheme, self.weight_scheme)  # validates the bit widths now, not at first use
         if self.freeze_bn_after is not None and self.freeze_bn_after < 0:
             raise DanluError(f"QConfig: freeze_bn_after must be >= 0 or None, got {self.freeze_bn_after}")
 
