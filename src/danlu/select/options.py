@@ -80,7 +80,11 @@ def apply_subset(splits: Splits, options: dict[str, Any], cfg: TrainConfig) -> S
     if opts["mode"] == "random":
         hardness = torch.zeros(n)
     else:
-        with torch.random.fork_rng(devices=[]):
+        from danlu.runtime import resolve_device
+
+        dev = resolve_device(cfg.device)
+        cuda = [dev.index or 0] if dev.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
             hardness = score_training_split(splits, opts, cfg)
     idx = subset(hardness, opts["keep"], opts["mode"], seed=cfg.seed)
     train = TensorDataset(*(t[idx] for t in splits.train.tensors))
