@@ -114,9 +114,9 @@ def _coord(seed: int, b: dict[str, Any]) -> dict[str, dict[str, Any]]:
         with torch.no_grad():
             rmse = {k: px * float(F.mse_loss(model(ds.tensors[0]), ds.tensors[1]).sqrt())
                     for k, ds in (("train", s.train), ("test", s.test))}
-            pred = model(s.test.tensors[0]) * px
+            pred = (model(s.test.tensors[0]) + 1) * px  # (N, 2) pixel indices
         out[arm] = {**rmse, "params": sum(p.numel() for p in model.parameters()), "pred": pred,
-                    "true": s.test.tensors[1] * px}
+                    "true": (s.test.tensors[1] + 1) * px}
     return out
 
 

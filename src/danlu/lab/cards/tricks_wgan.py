@@ -92,7 +92,7 @@ def _run(arm: str, seed: int, b: dict[str, Any]) -> dict[str, Any]:
     st = mode_stats(fake, centers, b["std"])
     rho = float(spearmanr([t[1] for t in track], [t[2] for t in track]).statistic) if len(track) > 2 else 0.0
     return {"modes": st["modes"], "quality": st["quality"], "w1": exact_w1(held, fake), "rho": rho,
-            "seconds": seconds, "track": track, "snaps": snaps + [(b["gen_steps"], fake)],
+            "seconds": seconds, "track": track, "snaps": snaps if snaps and snaps[-1][0] == b["gen_steps"] else [*snaps, (b["gen_steps"], fake)],
             "centers": centers, "real": held}
 
 
