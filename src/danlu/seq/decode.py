@@ -36,6 +36,15 @@ class Decoded:
     scores: Tensor
 
 
+def strip(tokens: Tensor, eos: int = EOS_ID, pad: int = PAD_ID) -> list[list[int]]:
+    """Decoded (or target) rows (B, T) -> token lists up to (not including) the first ``<eos>``, pads dropped."""
+    out = []
+    for row in tokens.tolist():
+        row = row[:row.index(eos)] if eos in row else row
+        out.append([t for t in row if t != pad])
+    return out
+
+
 def _step(model, tok: Tensor, state):
     logits, state = model.decoder(tok[:, None], state)
     return torch.log_softmax(logits[:, -1].double(), -1), state                  # (N, V)
