@@ -10,7 +10,8 @@ Toneva et al. 2019 (arXiv:1812.05159). Two parts, each over ``seeds`` seeds:
 (b) MNIST-5k (3500 training images, the 1500 validation + test images held out): EL2N from a
     scorer MLP (``score_epochs`` epochs, one scorer seed per seed), then the same MLP trained from
     the same initial weights and batch-order seed for the same number of Adam steps on: all data,
-    and at each keep fraction the hardest (EL2N high), easiest and a random subset.
+    and at each keep fraction (0.5 among them) the hardest (EL2N high), easiest and a random subset
+    (the full budget adds ``stratified``: an even spread over the EL2N ranking).
     Effects: held-out accuracy of hard@0.5 minus random@0.5 (paired by seed), all data minus
     hard@0.5, and at the smallest keep fraction hard minus easy (the note's warning case, reported
     but not part of the verdict).
@@ -110,8 +111,8 @@ def _mnist(ctx: CardContext, seed: int, splits: Any) -> dict[str, float]:
                   epochs=b["score_epochs"], seeds=[1000 * seed + 7], batch_size=b["batch"], optimizer=_adam(b["lr"]),
                   progress=False, device=ctx.device)
     res = {"all": _train_arm(ctx, seed, train, held)}
-    for keep in b["keeps"]:
-        for mode in ("hard", "easy", "random"):
+    for keep in sorted({*b["keeps"], 0.5}):  # the verdict compares halves
+        for mode in b["modes"]:
             idx = subset(scores, keep, mode, seed=seed)
             res[f"{mode}@{keep:g}"] = _train_arm(ctx, seed, TensorDataset(*(t[idx] for t in train.tensors)), held)
     return res
@@ -143,7 +144,7 @@ def _figures(ctx: CardContext, two_d: dict[str, Any], mnist: list[dict[str, floa
     ax = axes[0][0]
     full = estimate([r["all"] for r in mnist])
     ax.axhline(full.mean, color="k", ls="--", lw=1, label=f"all data ({full.mean:.1f}%)")
-    for i, mode in enumerate(("hard", "easy", "random")):
+    for i, mode in enumerate(ctx.budget["modes"]):
         ests = [estimate([r[f"{mode}@{k:g}"] for r in mnist]) for k in keeps]
         ax.errorbar([100 * k for k in keeps], [e.mean for e in ests], yerr=[e.half_width for e in ests],
                     marker="o", capsize=3, color=f"C{i}", label=f"{mode} (EL2N)" if mode != "random" else mode)
@@ -159,8 +160,9 @@ def _figures(ctx: CardContext, two_d: dict[str, Any], mnist: list[dict[str, floa
             "high-score points sit where an SVM's support vectors sit.",
       source="note 000: the support vectors in deep learning", area="select", rule=verdict, slow=True,
       quick={"seeds": 3, "n2d": 200, "score_epochs": 2, "keeps": [0.1, 0.5], "steps": 150, "batch": 64,
-             "width": 64, "lr": 1e-3},
-      full={"seeds": 5, "n2d": 400, "keeps": [0.1, 0.2, 0.3, 0.5, 0.7], "steps": 600, "width": 128})
+             "width": 64, "lr": 1e-3, "modes": ["hard", "easy", "random"]},
+      full={"seeds": 5, "n2d": 400, "keeps": [0.1, 0.2, 0.3, 0.5, 0.7], "steps": 600, "width": 128,
+            "modes": ["hard", "easy", "random", "stratified"]})
 def sel_sv(ctx: CardContext) -> CardResult:
     from danlu.data import load_dataset
 
@@ -169,9 +171,7 @@ def sel_sv(ctx: CardContext) -> CardResult:
     two_d = [_two_d(ctx, s) for s in seeds]
     splits = load_dataset("mnist5k", seed=ctx.seed, flatten=True)
     mnist = [_mnist(ctx, s, splits) for s in seeds]
-    keeps, small = list(b["keeps"]), min(b["keeps"])
-    if 0.5 not in keeps:
-        keeps = sorted([*keeps, 0.5])
+    small = min(b["keeps"])
 
     def lift(name: str) -> Estimate:
         return estimate([100 * (r[f"{name}-rbf"].precision - r[f"{name}-rbf"].random_precision) for r in two_d])
@@ -181,7 +181,7 @@ def sel_sv(ctx: CardContext) -> CardResult:
     gap = paired([r["all"] for r in mnist], [r["hard@0.5"] for r in mnist])
     warn = paired([r[f"hard@{small:g}"] for r in mnist], [r[f"easy@{small:g}"] for r in mnist])
     held = verdict(l_el2n, l_grand, gain, gap)
-    _figures(ctx, two_d[0], mnist, sorted(b["keeps"]))
+    _figures(ctx, two_d[0], mnist, sorted({*b["keeps"], 0.5}))
 
     table: list[dict[str, Any]] = []
     for name in ("EL2N", "GraNd"):
