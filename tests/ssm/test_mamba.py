@@ -15,10 +15,10 @@ from danlu.errors import DanluError
 from danlu.ssm import Mamba, TinySSMConfig, TinySSMLM
 
 
-@pytest.mark.parametrize("backend", ["sequential", "chunked"])
-def test_step_equals_forward(backend):
+@pytest.mark.parametrize(("backend", "selective"), [("sequential", True), ("chunked", True), ("chunked", False)])
+def test_step_equals_forward(backend, selective):
     torch.manual_seed(0)
-    m = Mamba(16, d_state=8, d_conv=4, expand=2, backend=backend, seed=1).double()
+    m = Mamba(16, d_state=8, d_conv=4, expand=2, backend=backend, selective=selective, seed=1).double()
     x = torch.randn(2, 23, 16, dtype=torch.float64)
     full = m(x)
     cache = m.empty_cache(2)
@@ -82,3 +82,12 @@ def test_bad_input():
         Mamba(8, d_state=0)
     with pytest.raises(DanluError, match="unknown SSM mixer 'rwkv'"):
         TinySSMLM(TinySSMConfig(vocab=10, mixer="rwkv"))
+
+
+def test_lti_ablation_has_input_independent_ssm_parameters():
+    """selective=False: Δ, B, C are the same for any input (an LTI S4D-Real SSM); selective: they differ."""
+    u1, u2 = torch.randn(2, 7, 16), torch.randn(2, 7, 16)
+    for selective in (False, True):
+        m = Mamba(8, d_state=4, selective=selective, seed=3)
+        same = all(torch.equal(a, b) for a, b in zip(m._ssm_params(u1), m._ssm_params(u2)))
+        assert same is (not selective)

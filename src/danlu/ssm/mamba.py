@@ -42,12 +42,15 @@ class Mamba(nn.Module):
         d_model: model width; d_state: N; d_conv: depthwise conv kernel; expand: E;
         dt_rank: rank of Δ's projection (``None`` = ceil(d_model / 16));
         dt_min, dt_max: log-uniform range of the initial Δ; backend: selective_scan backend;
+        selective: ``False`` turns selection off (the paper's LTI ablation): Δ = softplus(bias) per
+            channel and B, C learned (d_inner, N) parameters, independent of the input; the block is
+            then a gated S4D-Real SSM of the same width and state;
         seed: parameter initialisation.
     """
 
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2,
                  dt_rank: int | None = None, dt_min: float = 1e-3, dt_max: float = 1e-1,
-                 backend: str = "auto", seed: int = 0) -> None:
+                 backend: str = "auto", selective: bool = True, seed: int = 0) -> None:
         super().__init__()
         for name, v in (("d_model", d_model), ("d_state", d_state), ("d_conv", d_conv), ("expand", expand)):
             if not isinstance(v, int) or v < 1:
@@ -56,7 +59,7 @@ class Mamba(nn.Module):
         self.d_model, self.d_state, self.d_conv = d_model, d_state, d_conv
         self.d_inner = expand * d_model
         self.dt_rank = dt_rank or math.ceil(d_model / 16)
-        self.backend = backend
+        self.backend, self.selective = backend, selective
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             self.in_proj = nn.Linear(d_model, 2 * self.d_inner, bias=False)
@@ -72,6 +75,9 @@ class Mamba(nn.Module):
             self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))              # inverse softplus
         self.A_log = nn.Parameter(torch.log(torch.arange(1, d_state + 1, dtype=torch.float32)).repeat(self.d_inner, 1))
         self.D = nn.Parameter(torch.ones(self.d_inner))
+        if not selective:                                                           # LTI: B, C fixed over time
+            self.B_lti = nn.Parameter(torch.randn(self.d_inner, d_state, generator=g) * d_state ** -0.5)
+            self.C_lti = nn.Parameter(torch.randn(self.d_inner, d_state, generator=g) * d_state ** -0.5)
 
     def _check(self, x: torch.Tensor, dims: int) -> None:
         if not isinstance(x, torch.Tensor) or x.dim() != dims or x.shape[-1] != self.d_model:
@@ -81,6 +87,9 @@ class Mamba(nn.Module):
 
     def _ssm_params(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """u (..., d_inner) -> Δ before bias (..., d_inner), B (..., N), C (..., N)."""
+        if not self.selective:
+            zero = u.new_zeros(u.shape)
+            return zero, self.B_lti.expand(*u.shape[:-1], -1, -1), self.C_lti.expand(*u.shape[:-1], -1, -1)
         dt, B, C = self.x_proj(u).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         return F.linear(dt, self.dt_proj.weight), B, C
 
@@ -90,7 +99,11 @@ class Mamba(nn.Module):
         u, z = self.in_proj(x).chunk(2, dim=-1)                                     # (B, L, d_inner) each
         u = F.silu(self.conv1d(u.transpose(1, 2))[..., :L])                          # (B, d_inner, L)
         delta, B, C = self._ssm_params(u.transpose(1, 2))                           # (B, L, ·)
-        y = selective_scan(u, delta.transpose(1, 2), -torch.exp(self.A_log), B.transpose(1, 2), C.transpose(1, 2),
+        if self.selective:
+            delta, B, C = delta.transpose(1, 2), B.transpose(1, 2), C.transpose(1, 2)   # (B, ·, L)
+        else:
+            delta, B, C = delta.transpose(1, 2), self.B_lti, self.C_lti                # B, C (d_inner, N)
+        y = selective_scan(u, delta, -torch.exp(self.A_log), B, C,
                            self.D, z=z.transpose(1, 2), delta_bias=self.dt_proj.bias, delta_softplus=True,
                            backend=self.backend)                                    # (B, d_inner, L)
         return self.out_proj(y.transpose(1, 2))                                     # (B, L, d_model)
@@ -114,7 +127,9 @@ class Mamba(nn.Module):
         delta, B, C = self._ssm_params(u.to(x.dtype))
         delta = F.softplus(delta.to(sd) + self.dt_proj.bias.to(sd))                 # (B, d_inner)
         decay = torch.exp(delta[..., None] * -torch.exp(self.A_log.to(sd)))          # (B, d_inner, N)
-        state = decay * cache.ssm + (delta * u)[..., None] * B.to(sd)[:, None, :]    # (B, d_inner, N)
-        y = (state * C.to(sd)[:, None, :]).sum(-1) + self.D.to(sd) * u              # (B, d_inner)
+        if self.selective:
+            B, C = B[:, None, :], C[:, None, :]                                     # (B, 1, N)
+        state = decay * cache.ssm + (delta * u)[..., None] * B.to(sd)               # (B, d_inner, N)
+        y = (state * C.to(sd)).sum(-1) + self.D.to(sd) * u                          # (B, d_inner)
         y = y * F.silu(z.to(sd))
         return self.out_proj(y.to(x.dtype)), MambaCache(window, state)

@@ -73,15 +73,21 @@ def scan_chunked(s: ScanInputs, chunk_size: int = 16, chunks_per_tile: int = 16)
         Bm = Bm if Bm.dim() == 2 else F.pad(Bm, (0, pad))
         Cm = Cm if Cm.dim() == 2 else F.pad(Cm, (0, pad))
     n_chunks = (L + pad) // T
-    tile = _tile_autograd if _needs_grad(s) else _Inplace(s, T, min(chunks_per_tile, n_chunks))
+    if _needs_grad(s):
+        return _run_autograd(s, delta, du, Bm, Cm, n_chunks, T, chunks_per_tile, L)
+    return _run_inplace(s, delta, du, Bm, Cm, n_chunks, T, min(chunks_per_tile, n_chunks), L)
+
+
+def _run_autograd(s, delta, du, Bm, Cm, n_chunks, T, M, L):
+    b, d, _, n = s.shape
     h = s.u.new_zeros(b, d, n)                                                      # state carried across tiles
     ys = []
-    for c0 in range(0, n_chunks, chunks_per_tile):
-        m = min(chunks_per_tile, n_chunks - c0)
+    for c0 in range(0, n_chunks, M):
+        m = min(M, n_chunks - c0)
         lo = c0 * T
-        dl = _tile_view(delta, lo, m, T).transpose(-1, -2).contiguous()[..., None]  # (T, B, M, D, 1)
-        dut = _tile_view(du, lo, m, T).transpose(-1, -2).contiguous()[..., None]    # (T, B, M, D, 1)
-        y, h = tile(dl, dut, s.A, _group_tile(Bm, lo, m, T), _group_tile(Cm, lo, m, T), h)
+        dl = _tile_view(delta, lo, m, T).transpose(-1, -2)[..., None]              # (T, B, M, D, 1)
+        dut = _tile_view(du, lo, m, T).transpose(-1, -2)[..., None]                # (T, B, M, D, 1)
+        y, h = _tile_autograd(dl, dut, s.A, _group_tile(Bm, lo, m, T), _group_tile(Cm, lo, m, T), h)
         ys.append(y)                                                                # (B, D, M*T)
     return torch.cat(ys, -1)[..., :L], h
 
@@ -107,50 +113,58 @@ def _tile_autograd(dl, dut, A, Bt, Ct, h):
     return torch.stack(out, -1).transpose(1, 2).flatten(2), h
 
 
-class _Inplace:
-    """One tile with buffers allocated once per call and updated in place (no autograd)."""
+def _run_inplace(s, delta, du, Bm, Cm, n_chunks, T, M, L):
+    """No-autograd path: state-major layout (..., N, D) so every broadcast runs along the long,
+    contiguous channel axis; tile buffers allocated once and updated in place.
 
-    def __init__(self, s: ScanInputs, T: int, m: int) -> None:
-        b, d, _, n = s.shape
-        new = s.u.new_empty
-        self.decay, self.inp = new(T, b, m, d, n), new(T, b, m, d, n)
-        self.x, self.starts, self.total, self.tmp = (new(b, m, d, n) for _ in range(4))
-        self.y = new(T, b, m, d)
-        self.m = m
-
-    def __call__(self, dl, dut, A, Bt, Ct, h):
-        T, m = dl.shape[0], dl.shape[2]
-        full = m == self.m                                                          # the last tile may be shorter
-        decay, inp = self.decay[:, :, :m], self.inp[:, :, :m]
-        y = self.y if full else self.y.new_empty(T, *self.y.shape[1:2], m, self.y.shape[3])
-        x, starts, total, tmp = self.x[:, :m], self.starts[:, :m], self.total[:, :m], self.tmp[:, :m]
-        torch.mul(dl, A, out=decay)                                                 # (T, B, M, D, N)
-        decay.exp_()
-        _mul_into(dut, Bt, inp)                                                     # (T, B, M, D, N)
-        x.copy_(inp[0])                                                             # pass 1
+    Pass 3 writes each step's state over that step's input (``inp[j] += decay[j] * x_{j-1}``, one
+    fused ``addcmul`` per step), so after the loop ``inp`` holds every state of the tile and the
+    C-contraction runs once per tile instead of once per step.
+    """
+    b, d, Lp, n = s.shape[0], s.shape[1], delta.shape[-1], s.shape[3]
+    new = s.u.new_empty
+    decay, inp = new(T, b, M, n, d), new(T, b, M, n, d)
+    x, starts = new(b, M, n, d), new(b, M, n, d)
+    ybuf = new(T, b, M, d)
+    out = new(b, d, Lp)
+    At = s.A.T.contiguous()                                                         # (N, D)
+    Bt_const = Bm.T.contiguous() if Bm.dim() == 2 else None
+    Ct_const = Cm.T.contiguous() if Cm.dim() == 2 else None
+    h = s.u.new_zeros(b, n, d)
+    for c0 in range(0, n_chunks, M):
+        m = min(M, n_chunks - c0)
+        lo = c0 * T
+        dec, inp_, x_, st, yb = decay[:, :, :m], inp[:, :, :m], x[:, :m], starts[:, :m], ybuf[:, :, :m]
+        dl = _tile_view(delta, lo, m, T).transpose(-1, -2).contiguous()            # (T, B, M, D)
+        dut = _tile_view(du, lo, m, T).transpose(-1, -2).contiguous()              # (T, B, M, D)
+        torch.mul(dl[:, :, :, None, :], At, out=dec)                                # (T, B, M, N, D)
+        dec.exp_()
+        if Bt_const is not None:
+            torch.mul(dut[:, :, :, None, :], Bt_const, out=inp_)
+        else:
+            _mul_groups(dut, _tile_view(Bm, lo, m, T).permute(0, 1, 4, 3, 2), inp_)
+        x_.copy_(inp_[0])                                                           # pass 1: local end states
         for j in range(1, T):
-            x.mul_(decay[j]).add_(inp[j])
-        torch.prod(decay, 0, out=total)
-        h = h.clone()
-        for c in range(m):                                                          # pass 2
-            starts[:, c].copy_(h)
-            h.mul_(total[:, c]).add_(x[:, c])
-        x = starts                                                                  # pass 3
+            torch.addcmul(inp_[j], dec[j], x_, out=x_)
+        total = torch.exp(dl.sum(0)[:, :, None, :] * At)                            # (B, M, N, D) chunk decays
+        for c in range(m):                                                          # pass 2: true start states
+            st[:, c].copy_(h)
+            torch.addcmul(x_[:, c], total[:, c], h, out=h)
+        prev = st                                                                   # pass 3: states over inp
         for j in range(T):
-            x.mul_(decay[j]).add_(inp[j])
-            if Ct.dim() == 2:
-                torch.mul(x, Ct, out=tmp)
-                torch.sum(tmp, -1, out=y[j])
-            else:                                                                   # (B, M, G, H, N) @ (B, M, G, N, 1)
-                grp = Ct.shape[-2]
-                torch.matmul(x.unflatten(-2, (grp, -1)), Ct[j].unsqueeze(-1), out=y[j].unflatten(-1, (grp, -1))[..., None])
-        return y.permute(1, 3, 2, 0).flatten(2), h
+            inp_[j].addcmul_(dec[j], prev)
+            prev = inp_[j]
+        if Ct_const is not None:                                                    # y_t = Σ_n C x_t
+            torch.mul(inp_, Ct_const, out=dec)
+        else:
+            _mul_groups(inp_, _tile_view(Cm, lo, m, T).permute(0, 1, 4, 3, 2), dec)
+        torch.sum(dec, dim=3, out=yb)                                               # (T, B, M, D)
+        out[:, :, lo:lo + m * T].view(b, d, m, T).copy_(yb.permute(1, 3, 2, 0))
+    return out[..., :L], h.transpose(1, 2)
 
 
-def _mul_into(v: torch.Tensor, g: torch.Tensor, out: torch.Tensor) -> None:
-    """:func:`~danlu.kernels.selective_scan._inputs.channel_mul` written into ``out`` (..., D, N)."""
-    if g.dim() == 2 or g.shape[-2] == out.shape[-2]:
-        torch.mul(v, g, out=out)
-        return
-    grp = g.shape[-2]
-    torch.mul(v.unflatten(-2, (grp, v.shape[-2] // grp)), g.unsqueeze(-2), out=out.unflatten(-2, (grp, -1)))
+def _mul_groups(v: torch.Tensor, g: torch.Tensor, out: torch.Tensor) -> None:
+    """out (..., N, D) = v * g with v (..., D) or (..., N, D) and a per-time group tensor g (..., N, G)."""
+    grp = g.shape[-1]
+    vv = v[..., None, :] if v.dim() == out.dim() - 1 else v
+    torch.mul(vv.unflatten(-1, (grp, -1)), g[..., None], out=out.unflatten(-1, (grp, -1)))
