@@ -12,6 +12,11 @@ E = Estimate.of
 L = lambda ratio, factor: Estimate.of(math.log(ratio), math.log(factor))  # noqa: E731  log-ratio estimate
 
 CASES = {
+    "vis-vit": [
+        ({"vit_accuracy": E(0.8, 0.1)}, True),
+        ({"vit_accuracy": E(0.55, 0.1)}, None),
+        ({"vit_accuracy": E(0.2, 0.1)}, False),
+    ],
     "vis-spp": [
         ({"lengths_equal": True, "worst_size_accuracy": E(0.9, 0.05)}, True),
         ({"lengths_equal": True, "worst_size_accuracy": E(0.7, 0.08)}, None),
