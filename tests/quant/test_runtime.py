@@ -181,3 +181,14 @@ def test_float64_gemm_backend_is_exact_and_bounded() -> None:
             int_conv2d(x * 2**20, w * 2**20, (1, 1), (1, 1))
     with pytest.raises(DanluError, match="backend"), use_gemm("int8"):
         pass
+
+
+def test_convert_refreshes_weight_ranges_for_inference_folding() -> None:
+    """Weights observed in training were folded with batch statistics; convert re-observes them as
+    inference folds them (running statistics), so each channel's scale is max|W_fold| / 127."""
+    qat = trained_qat(create_model("cnn", in_channels=1, num_classes=10, widths=[4, 8]), (1, 8, 8))
+    convert(qat)
+    layer = qat.get_submodule("q_features_0")
+    w_eval = layer.folded()[0].detach()
+    s_w = layer.weight_fq.qparams()[0]
+    assert torch.allclose(s_w * 127, w_eval.abs().amax(dim=(1, 2, 3)), rtol=1e-6)

@@ -78,9 +78,19 @@ def _set_module(root: nn.Module, name: str, new: nn.Module) -> None:
     setattr(root.get_submodule(parent) if parent else root, leaf, new)
 
 
+@torch.no_grad()
 def freeze(prepared: fx.GraphModule) -> fx.GraphModule:
-    """Eval mode, observers off, fake quant on: the simulation of the converted model."""
+    """Eval mode, observers off, fake quant on: the simulation of the converted model.
+
+    Weight ranges are observed once more on the weights as inference uses them (BN folded with
+    its running statistics, after the last optimizer step); during training they were observed on
+    weights folded with batch statistics, before that step. Learned (LSQ) scales are kept.
+    """
     prepared.eval()
+    for m in prepared.modules():
+        if isinstance(m, QATWeighted) and not m.weight_fq.learnable:
+            m.weight_fq.observer_enabled, m.weight_fq.fake_quant_enabled = True, False
+            m.weight_fq(m.folded()[0])
     return set_phase(prepared, observe=False, fake_quant=True)
 
 
