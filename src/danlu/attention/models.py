@@ -17,6 +17,7 @@ from torch import nn
 
 from danlu.attention.base import create_attention
 from danlu.attention.positional import SinusoidalPositionalEncoding
+from danlu.registry import Registry
 
 
 @dataclass
@@ -70,6 +71,22 @@ class TinyCausalLM(nn.Module):
         return self.head(self.ln_f(x))                                            # (B, N, vocab)
 
 
+#: Tiny LM kinds: name -> builder(TinyLMConfig) -> model (tokens (B, N) -> logits (B, N, vocab)).
+#: ``attention`` is :class:`TinyCausalLM`; ``mamba`` is danlu.ssm's Mamba LM (same vocab, dim, depth;
+#: no positional encoding, no MLP: residual Mamba blocks, arXiv:2312.00752), imported on use.
+TINY_LMS: Registry[Any] = Registry("tiny LM kind")
+TINY_LMS.register("attention")(TinyCausalLM)
+
+
+@TINY_LMS.register("mamba")
+def tiny_mamba_lm(cfg: TinyLMConfig) -> nn.Module:
+    """danlu.ssm.lm.TinySSMLM with the Mamba mixer, sized by ``cfg`` (attention fields ignored), seeded from torch's RNG."""
+    from danlu.ssm.lm import TinySSMConfig, TinySSMLM
+
+    seed = int(torch.randint(0, 2**31 - 1, ()).item())
+    return TinySSMLM(TinySSMConfig(vocab=cfg.vocab, mixer="mamba", dim=cfg.dim, depth=cfg.depth, seed=seed))
+
+
 @torch.no_grad()
 def evaluate_lm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> float:
     """Token accuracy over positions whose target is not -100."""
@@ -118,8 +135,10 @@ def fit_lm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int, ba
 def train_lm(attention: str, *, task: str = "associative_recall", task_kwargs: dict | None = None,
              steps: int = 300, batch_size: int = 64, lr: float = 3e-3, dim: int = 64, depth: int = 2,
              heads: int = 4, attention_kwargs: dict | None = None, seed: int = 0,
-             device: torch.device | str = "cpu") -> dict[str, Any]:
+             device: torch.device | str = "cpu", kind: str = "attention") -> dict[str, Any]:
     """Train a :class:`TinyCausalLM` with mixer ``attention`` on a danlu.data sequence task (:func:`fit_lm`).
+
+    ``kind`` picks the model from :data:`TINY_LMS` (``"mamba"``: the tiny Mamba LM; ``attention`` unused).
 
     Returns ``{"attention", "test_accuracy", "losses" (per step), "params", "seconds"}``.
     """
@@ -134,7 +153,7 @@ def train_lm(attention: str, *, task: str = "associative_recall", task_kwargs: d
     xte, yte = splits.test.tensors
     cfg = TinyLMConfig(vocab=splits.num_classes, attention=attention, dim=dim, depth=depth, heads=heads,
                        attention_kwargs=dict(attention_kwargs or {}))
-    model = TinyCausalLM(cfg).to(device)
+    model = TINY_LMS.get(kind)(cfg).to(device)
     t0 = time.perf_counter()
     losses = fit_lm(model, xtr, ytr, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device)
     return {"attention": attention, "test_accuracy": evaluate_lm(model, xte.to(device), yte.to(device)),

@@ -61,13 +61,14 @@ class TinySSMLM(nn.Module):
         if cfg.vocab < 1 or cfg.dim < 1 or cfg.depth < 1:
             raise DanluError(f"TinySSMLM: vocab, dim and depth must be positive, got {cfg}")
         self.cfg = cfg
-        torch.manual_seed(cfg.seed)
-        self.embed = nn.Embedding(cfg.vocab, cfg.dim)
-        self.norms = nn.ModuleList([nn.LayerNorm(cfg.dim) for _ in range(cfg.depth)])
-        self.mixers = nn.ModuleList([SSM_MIXERS.get(cfg.mixer)(cfg.dim, cfg.d_state, cfg.seed + i, **cfg.mixer_kwargs)
-                                     for i in range(cfg.depth)])
-        self.norm_f = nn.LayerNorm(cfg.dim)
-        self.head = nn.Linear(cfg.dim, cfg.vocab, bias=False)
+        with torch.random.fork_rng():                                               # seeded, global RNG untouched
+            torch.manual_seed(cfg.seed)
+            self.embed = nn.Embedding(cfg.vocab, cfg.dim)
+            self.norms = nn.ModuleList([nn.LayerNorm(cfg.dim) for _ in range(cfg.depth)])
+            self.mixers = nn.ModuleList([SSM_MIXERS.get(cfg.mixer)(cfg.dim, cfg.d_state, cfg.seed + i,
+                                                                   **cfg.mixer_kwargs) for i in range(cfg.depth)])
+            self.norm_f = nn.LayerNorm(cfg.dim)
+            self.head = nn.Linear(cfg.dim, cfg.vocab, bias=False)
         self.head.weight = self.embed.weight                                        # tied
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
