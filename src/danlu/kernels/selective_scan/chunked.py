@@ -114,19 +114,21 @@ def _tile_autograd(dl, dut, A, Bt, Ct, h):
 
 
 def _run_inplace(s, delta, du, Bm, Cm, n_chunks, T, M, L):
-    """No-autograd path: state-major layout (..., N, D) so every broadcast runs along the long,
-    contiguous channel axis; tile buffers allocated once and updated in place.
+    """No-autograd path: time-major inputs and state-major tiles (..., N, D), so every broadcast runs
+    along the long, contiguous channel axis; tile buffers allocated once and updated in place.
 
     Pass 3 writes each step's state over that step's input (``inp[j] += decay[j] * x_{j-1}``, one
     fused ``addcmul`` per step), so after the loop ``inp`` holds every state of the tile and the
-    C-contraction runs once per tile instead of once per step.
+    C-contraction runs once per tile (a batched (1, N) @ (N, D) matmul) instead of once per step.
     """
-    b, d, Lp, n = s.shape[0], s.shape[1], delta.shape[-1], s.shape[3]
+    b, d, n = s.shape[0], s.shape[1], s.shape[3]
+    Lp = delta.shape[-1]
     new = s.u.new_empty
     decay, inp = new(T, b, M, n, d), new(T, b, M, n, d)
     x, starts = new(b, M, n, d), new(b, M, n, d)
-    ybuf = new(T, b, M, d)
-    out = new(b, d, Lp)
+    out = new(Lp, b, d)                                                             # time-major output
+    dl_all = delta.permute(2, 0, 1).contiguous()                                    # (Lp, B, D)
+    du_all = du.permute(2, 0, 1).contiguous()
     At = s.A.T.contiguous()                                                         # (N, D)
     Bt_const = Bm.T.contiguous() if Bm.dim() == 2 else None
     Ct_const = Cm.T.contiguous() if Cm.dim() == 2 else None
@@ -134,9 +136,9 @@ def _run_inplace(s, delta, du, Bm, Cm, n_chunks, T, M, L):
     for c0 in range(0, n_chunks, M):
         m = min(M, n_chunks - c0)
         lo = c0 * T
-        dec, inp_, x_, st, yb = decay[:, :, :m], inp[:, :, :m], x[:, :m], starts[:, :m], ybuf[:, :, :m]
-        dl = _tile_view(delta, lo, m, T).transpose(-1, -2).contiguous()            # (T, B, M, D)
-        dut = _tile_view(du, lo, m, T).transpose(-1, -2).contiguous()              # (T, B, M, D)
+        dec, inp_, x_, st = decay[:, :, :m], inp[:, :, :m], x[:, :m], starts[:, :m]
+        dl = dl_all[lo:lo + m * T].unflatten(0, (m, T)).permute(1, 2, 0, 3).contiguous()   # (T, B, M, D)
+        dut = du_all[lo:lo + m * T].unflatten(0, (m, T)).permute(1, 2, 0, 3).contiguous()
         torch.mul(dl[:, :, :, None, :], At, out=dec)                                # (T, B, M, N, D)
         dec.exp_()
         if Bt_const is not None:
@@ -154,13 +156,17 @@ def _run_inplace(s, delta, du, Bm, Cm, n_chunks, T, M, L):
         for j in range(T):
             inp_[j].addcmul_(dec[j], prev)
             prev = inp_[j]
+        y = out[lo:lo + m * T].view(m, T, b, d).permute(1, 2, 0, 3)                 # (T, B, M, D) view
         if Ct_const is not None:                                                    # y_t = Σ_n C x_t
             torch.mul(inp_, Ct_const, out=dec)
+            y.copy_(dec.sum(3))
+        elif Cm.shape[1] == 1:                                                      # (T, B, M, 1, N) @ (.., N, D)
+            Ct = _tile_view(Cm[:, 0], lo, m, T).permute(0, 1, 3, 2)                 # (T, B, M, N)
+            y.copy_(torch.matmul(Ct.unsqueeze(-2), inp_).squeeze(-2))
         else:
             _mul_groups(inp_, _tile_view(Cm, lo, m, T).permute(0, 1, 4, 3, 2), dec)
-        torch.sum(dec, dim=3, out=yb)                                               # (T, B, M, D)
-        out[:, :, lo:lo + m * T].view(b, d, m, T).copy_(yb.permute(1, 3, 2, 0))
-    return out[..., :L], h.transpose(1, 2)
+            y.copy_(dec.sum(3))
+    return out[:L].permute(1, 2, 0), h.transpose(1, 2)
 
 
 def _mul_groups(v: torch.Tensor, g: torch.Tensor, out: torch.Tensor) -> None:
