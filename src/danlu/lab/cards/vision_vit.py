@@ -102,7 +102,7 @@ def _figure(ctx: CardContext, res: dict[str, list[dict[str, Any]]]) -> None:
     ax.set(xlabel="training wall time (s, shared CPU)", ylabel="test accuracy (%)", title="accuracy vs time, per seed")
     ax.legend(fontsize=7)
     ctx.figure("vit", fig, caption="Left: training loss of each arm (first seed). Right: test accuracy against "
-               "training wall time, one point per seed (dotted: the verdict's 80% bar).")
+               "training wall time, one point per seed (dotted: the verdict's 50% bar).")
 
 
 @card(id="vis-vit", title="A small Vision Transformer on MNIST-5k",
