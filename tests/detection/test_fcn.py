@@ -47,7 +47,7 @@ def test_mask_label_outside_classes_is_named() -> None:
     task.num_classes = 5
     x, m = torch.zeros(2, 3, 8, 8, dtype=torch.uint8), torch.zeros(2, 8, 8, dtype=torch.uint8)
     m[1, 3, 3] = 9
-    with pytest.raises(DanluError, match="label 9 is outside 0..4"):
+    with pytest.raises(DanluError, match="image 1 has mask label 9, outside 0..4"):
         task.prepare(TensorDataset(x, m))
     m[1, 3, 3] = 255  # ignore_index is fine
     assert task.prepare(TensorDataset(x, m)).tensors[1].dtype == torch.int64

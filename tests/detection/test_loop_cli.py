@@ -86,3 +86,17 @@ def test_predict_not_a_run_subprocess(tmp_path) -> None:
     assert proc.returncode == 2 and proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "is not a danlu run folder" in lines[0] and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("task,needle", [
+    (["task.args.num_classes=2"], "outside 1..2"),
+    (["task.name=segmentation", "task.args={num_classes: 2}"], "outside 0..2"),
+])
+def test_class_outside_config_is_one_line_error(tmp_path, capsys, task, needle) -> None:
+    args = ["train", "configs/shapes_ssd.yaml", "--out", str(tmp_path / "r"), "--quiet", *TINY, *task]
+    if "task.name=segmentation" in task:
+        args = [a for a in args if not a.startswith("task.args.")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and "shapes train split" in err[0], err
+    assert not (tmp_path / "r" / "checkpoints").exists()

@@ -82,7 +82,8 @@ def test_forward_shapes_and_anchor_count() -> None:
     A = 4 * (16 * 16 + 8 * 8 + 4 * 4 + 2 * 2)  # 2 sizes + 3 ratios - 1 = 4 anchors per cell
     assert cls.shape == (2, A, 4) and off.shape == (2, A, 4) and m.anchors.shape == (A, 4)
     focal = SSD(num_classes=3, image_size=64, scores="sigmoid")
-    probs = focal.class_probs(focal(torch.zeros(1, 3, 64, 64))[0])
+    with torch.no_grad():
+        probs = focal.class_probs(focal(torch.zeros(1, 3, 64, 64))[0])
     assert probs.shape == (1, A, 3) and abs(float(probs.mean()) - 0.01) < 0.01  # RetinaNet prior
     with pytest.raises(DanluError, match="scores"):
         SSD(scores="tanh")

@@ -9,8 +9,8 @@ mining or focal, ``task.args.cls_loss``). Evaluation: the mean loss and the COCO
 one process's share of the split (exact for one process; under DDP each rank scores its own share
 and the mean over ranks is reported).
 
-Bad input: a class id outside 1..C (C from the data) raises naming the image; images without
-objects train as all background.
+Bad input: a class id outside 1..C (C = ``task.args.num_classes``, or the data's) raises naming the
+split, image and object before training; images without objects train as all background.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ _COCO_KEYS = {"ap": "AP", "ap50": "AP50", "ap75": "AP75", "ar100": "AR100"}
 class DetectionArgs:
     """Fields of the detection task (``task.args``)."""
 
+    num_classes: int = doc_field(0, "foreground classes, labels 1..num_classes (0: the dataset's); a target "
+                                    "class outside them is an error naming the image")
     widths: list[int] = doc_field([16, 32, 32, 64, 64, 64], "backbone stage widths (stage i at 1/2**i resolution); "
                                                              "the last len(sizes) stages are the SSD levels")
     sizes: list[list[float]] = doc_field([list(s) for s in ((0.12, 0.17), (0.22, 0.3), (0.37, 0.46), (0.55, 0.7))],
@@ -85,6 +87,8 @@ class Detection(Task):
         for key in ("iou_threshold", "score_threshold", "nms_iou"):
             if not 0 <= getattr(args, key) <= 1:
                 raise ConfigError(f"{where}.{key} must be in [0, 1], got {getattr(args, key)}")
+        if args.num_classes < 0:
+            raise ConfigError(f"{where}.num_classes must be >= 0 (0: the dataset's), got {args.num_classes}")
         if args.max_detections < 1 or args.neg_ratio <= 0:
             raise ConfigError(f"{where}: max_detections and neg_ratio must be positive")
 
@@ -94,13 +98,20 @@ class Detection(Task):
 
     # -------------------------------------------------------------- building
     def build_model(self, cfg: TrainConfig, splits: Splits) -> nn.Module:
+        from danlu.detection.targets import check_classes
+
         self.describe_data(splits)
-        return self.make_model(splits.num_classes, splits.input_shape[-1])
+        for name in ("train", "val", "test"):
+            ds = getattr(splits, name)
+            if isinstance(ds, TensorDataset) and len(ds.tensors) >= 2:
+                check_classes(ds.tensors[1], self.num_classes, f"{splits.name} {name} split")
+        return self.make_model(self.num_classes, splits.input_shape[-1])
 
     def describe_data(self, splits: Splits) -> None:
-        """Class names and image size from the splits (the COCO export needs them)."""
-        self.num_classes = splits.num_classes
-        self.classes = dict(splits.info.get("classes") or {c: f"class{c}" for c in range(1, splits.num_classes + 1)})
+        """Classes (``task.args.num_classes`` or the data's), names and image size (the COCO export needs them)."""
+        self.num_classes = self.args.num_classes or splits.num_classes
+        names = splits.info.get("classes") or {}
+        self.classes = {c: names.get(c, f"class{c}") for c in range(1, self.num_classes + 1)}
         self.image_hw = tuple(splits.input_shape[-2:])
 
     def make_model(self, num_classes: int, image_size: int) -> nn.Module:
@@ -131,13 +142,6 @@ class Detection(Task):
         if self.num_classes:
             check_classes(t, self.num_classes, "detection targets")
         return TensorDataset(x, t)
-
-    def setup(self, train: Dataset) -> None:
-        from danlu.detection.targets import unpad
-
-        if isinstance(train, TensorDataset) and len(train.tensors) >= 2 and not self.num_classes:
-            labels, _, valid = unpad(train.tensors[1])
-            self.num_classes = int(labels[valid].max()) if valid.any() else 1
 
     # -------------------------------------------------------------- steps
     def stat_names(self) -> list[str]:

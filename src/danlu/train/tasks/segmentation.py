@@ -7,7 +7,8 @@ confusion matrix summed over batches and DDP ranks (:mod:`danlu.metrics.segmenta
 accuracy ``pa``, mean class accuracy ``mpa``, mean IoU ``miou`` (background included, as FCN and
 mmseg report it), frequency-weighted IoU ``fwiou`` and ``mdice``.
 
-Bad input: a mask label outside 0..C (and not ``ignore_index``) raises naming it.
+Bad input: a mask label outside 0..C (C = ``task.args.num_classes`` or the data's; not
+``ignore_index``) raises naming the split, image and label before training.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ STATS = {"pa": "PA", "mpa": "MPA", "miou": "MIoU", "fwiou": "FWIoU", "mdice": "m
 class SegmentationArgs:
     """Fields of the segmentation task (``task.args``)."""
 
+    num_classes: int = doc_field(0, "foreground classes, mask labels 1..num_classes, 0 background (0: the "
+                                    "dataset's); a label outside them is an error")
     widths: list[int] = doc_field([16, 32, 32, 64], "backbone stage widths (stage i at 1/2**i resolution)")
     skips: int = doc_field(2, "finer stages fused into the coarse scores (FCN-8s style; 0: FCN-32s style)")
     ignore_index: int = doc_field(255, "mask value excluded from the loss and the metrics")
@@ -58,6 +61,8 @@ class Segmentation(Task):
 
     @classmethod
     def check_args(cls, args: SegmentationArgs, where: str = "task.args") -> None:
+        if args.num_classes < 0:
+            raise ConfigError(f"{where}.num_classes must be >= 0 (0: the dataset's), got {args.num_classes}")
         if len(args.widths) < 2 or min(args.widths) < 1 or not 0 <= args.skips <= len(args.widths) - 2:
             raise ConfigError(f"{where}: widths needs >= 2 positive stages and 0 <= skips <= len(widths) - 2, got "
                               f"{args.widths}, skips={args.skips}")
@@ -67,7 +72,12 @@ class Segmentation(Task):
         return ["loss", *STATS]
 
     def build_model(self, cfg: TrainConfig, splits: Splits) -> nn.Module:
-        return self.make_model(splits.num_classes + 1)
+        self.num_classes = (self.args.num_classes or splits.num_classes) + 1
+        for name in ("train", "val", "test"):
+            ds = getattr(splits, name)
+            if isinstance(ds, TensorDataset) and ds.tensors:
+                self.check_masks(ds.tensors[-1], f"{splits.name} {name} split")
+        return self.make_model(self.num_classes)
 
     def make_model(self, num_classes: int) -> nn.Module:
         """The FCN for ``num_classes`` classes including the background (seed first)."""
@@ -93,17 +103,17 @@ class Segmentation(Task):
                              f"got {tuple(m.shape)} {m.dtype}")
         m = m.long()
         if self.num_classes:
-            bad = (m != self.args.ignore_index) & ((m < 0) | (m >= self.num_classes))
-            if bad.any():
-                raise DanluError(f"segmentation mask label {int(m[bad][0])} is outside 0..{self.num_classes - 1} "
-                                 f"(and not ignore_index={self.args.ignore_index})")
+            self.check_masks(m, "segmentation masks")
         return TensorDataset(x, m)
 
-    def setup(self, train: Dataset) -> None:
-        if not self.num_classes and isinstance(train, TensorDataset):
-            m = train.tensors[-1]
-            keep = m != self.args.ignore_index
-            self.num_classes = int(m[keep].max()) + 1 if keep.any() else 2
+    def check_masks(self, m: Tensor, where: str) -> None:
+        """Raise naming the first label outside 0..C-1 that is not ``ignore_index``."""
+        m = m.long()
+        bad = (m != self.args.ignore_index) & ((m < 0) | (m >= self.num_classes))
+        if bad.any():
+            i = int(torch.nonzero(bad)[0, 0])
+            raise DanluError(f"{where}: image {i} has mask label {int(m[bad][0])}, outside 0..{self.num_classes - 1} "
+                             f"(and not ignore_index={self.args.ignore_index})")
 
     def training_step(self, model: nn.Module, batch: Any, ctx: Context) -> StepOutput:
         x, m = batch  # (B, 3, H, W), (B, H, W)
