@@ -172,6 +172,8 @@ def q_qat(ctx: CardContext) -> CardResult:
     qat_vs_float = paired([r["qat8"]["acc"] for r in runs], flt)
     gap8 = paired([r["qat8"]["acc"] for r in runs], [r["ptq8"]["acc"] for r in runs])
     gap4 = paired([r["qat4"]["acc"] for r in runs], [r["ptq4"]["acc"] for r in runs])
+    low = bits[0]
+    gap_low = paired([r[f"qat{low}"]["acc"] for r in runs], [r[f"ptq{low}"]["acc"] for r in runs])
     arms = [f"{a}{k}" for k in bits for a in ("ptq", "qat")]
     max_lsb = max(r[a]["max_lsb"] for r in runs for a in arms)
     agree = min(r[a]["agree"] for r in runs for a in arms)
@@ -186,15 +188,18 @@ def q_qat(ctx: CardContext) -> CardResult:
               for a in arms]
     t_main = qat_vs_float.describe(unit=" points", digits=2)
     t8, t4 = gap8.describe(unit=" points", digits=2), gap4.describe(unit=" points", digits=2)
+    t_low = gap_low.describe(unit=" points", digits=2)
     reason = (f"MNIST-5k at 14x14, {b['model']} {b['model_kwargs']}, {b['pre_steps']}+{b['qat_steps']} Adam steps: int8 QAT run by "
               f"the integer-only runtime changes accuracy by {t_main} against float (held needs above {MARGIN:g}); "
               f"runtime vs simulation: at most {max_lsb:g} LSB, predictions agree on >= {agree:.2f}% of images; "
-              f"stored size {ratio:.2f}x smaller. QAT - PTQ: {t8} at int8, {t4} at int4 weights.")
+              f"stored size {ratio:.2f}x smaller. QAT - PTQ: {t8} at int8, {t4} at int4 weights"
+              + (f", {t_low} at int{low} weights." if low < 4 else "."))
     notes = ("int4 weights are stored one per int8 byte (no packing), so they are no smaller than int8 here. "
              "The simulation is the prepared model in float32; its rounding can land on the other side of a tie "
              "than the exact integer arithmetic (docs/quant.md), hence the 1-LSB allowance.")
     return CardResult(table=table, held=held, reason=reason, notes=notes,
                       effects={"int8 QAT - float accuracy (points)": (qat_vs_float, t_main),
-                               "QAT - PTQ at int8 (points)": (gap8, t8), "QAT - PTQ at int4 weights (points)": (gap4, t4)},
+                               "QAT - PTQ at int8 (points)": (gap8, t8), "QAT - PTQ at int4 weights (points)": (gap4, t4),
+                               **({f"QAT - PTQ at int{low} weights (points)": (gap_low, t_low)} if low < 4 else {})},
                       extra={"seeds": seeds, "runs": runs, "max_lsb": max_lsb, "size_ratio": ratio,
                              "min_agreement": agree})
