@@ -22,3 +22,9 @@ CASES = {
         ({"max_abs_diff": 0.0, "bp_abs_err": 1e-3}, False),
     ],
 }
+CASES["seq-encdec"] = [
+    ({"gap_slope": E(12.0, 3.0), "attention_short_exact": 99.0}, True),
+    ({"gap_slope": E(-5.0, 2.0), "attention_short_exact": 99.0}, False),
+    ({"gap_slope": E(1.0, 3.0), "attention_short_exact": 99.0}, None),
+    ({"gap_slope": E(12.0, 3.0), "attention_short_exact": 20.0}, None),
+]
