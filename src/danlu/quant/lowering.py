@@ -19,13 +19,11 @@ from danlu.quant.int_modules import IntAdd, IntAvgPool, IntMaxPool, IntQuantize,
 from danlu.quant.qat_modules import QATAdd, QATAvgPool, QATModule, QATReLU, QATWeighted, QuantStub, set_phase
 from danlu.registry import Registry
 
-INT_LOWERINGS: Registry = Registry("integer lowering")
-INT_LOWERINGS.add("QuantStub", lambda m, name: IntQuantize(m))
-INT_LOWERINGS.add("QATWeighted", IntWeighted)
-INT_LOWERINGS.add("QATAdd", IntAdd)
-INT_LOWERINGS.add("QATAvgPool", IntAvgPool)
-
-_ = (QuantStub, QATWeighted, QATAdd, QATAvgPool)  # the registry keys are these classes' names
+INT_LOWERINGS: Registry = Registry("integer lowering")  # QAT module class name -> factory(module, name)
+INT_LOWERINGS.add(QuantStub.__name__, lambda m, name: IntQuantize(m))
+INT_LOWERINGS.add(QATWeighted.__name__, IntWeighted)
+INT_LOWERINGS.add(QATAdd.__name__, IntAdd)
+INT_LOWERINGS.add(QATAvgPool.__name__, IntAvgPool)
 
 
 class IntegerModel(nn.Module):

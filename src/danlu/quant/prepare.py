@@ -72,7 +72,7 @@ def _fuse(gm: fx.GraphModule, cfg: QConfig) -> None:
             node.replace_all_uses_with(node.args[0])
             gm.graph.erase_node(node)
     for node in list(gm.graph.nodes):
-        if node.graph is not gm.graph or node.op == "root":
+        if getattr(node, "_erased", False):  # already fused into an earlier chain
             continue
         mod = _module(gm, node)
         if isinstance(mod, (nn.Conv2d, nn.Linear)):

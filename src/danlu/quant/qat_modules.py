@@ -13,7 +13,6 @@ layer) until ``freeze_bn()``; then, and in eval, with the running statistics.
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -186,8 +185,3 @@ def freeze_bn(model: nn.Module) -> nn.Module:
             m.freeze_bn()
     return model
 
-
-def describe(model: nn.Module) -> list[dict[str, Any]]:
-    """One dict per QAT module: name, type, input names (for reports and export headers)."""
-    return [{"name": n, "type": type(m).__name__, "inputs": m.input_names}
-            for n, m in model.named_modules() if isinstance(m, QATModule)]
