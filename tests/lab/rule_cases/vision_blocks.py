@@ -12,6 +12,19 @@ E = Estimate.of
 L = lambda ratio, factor: Estimate.of(math.log(ratio), math.log(factor))  # noqa: E731  log-ratio estimate
 
 CASES = {
+    "vis-aug": [
+        ({"gap_reduction": E(4.0, 1.5), "held_out_acc_change": E(1.0, 1.0)}, True),
+        ({"gap_reduction": E(1.5, 2.0), "held_out_acc_change": E(1.0, 1.0)}, None),
+        ({"gap_reduction": E(-1.0, 1.0), "held_out_acc_change": E(1.0, 1.0)}, False),
+        ({"gap_reduction": E(6.0, 1.0), "held_out_acc_change": E(-6.0, 1.0)}, False),   # underfits instead
+    ],
+    "vis-se-cbam": [
+        ({"se_gain": E(1.0, 0.5), "cbam_gain": E(0.0, 1.0), "se_extra": 0.05, "cbam_extra": 0.08}, True),
+        ({"se_gain": E(-0.5, 1.0), "cbam_gain": E(1.5, 1.0), "se_extra": 0.05, "cbam_extra": 0.08}, True),
+        ({"se_gain": E(0.2, 1.0), "cbam_gain": E(0.0, 1.0), "se_extra": 0.05, "cbam_extra": 0.08}, None),
+        ({"se_gain": E(-2.0, 1.0), "cbam_gain": E(-1.5, 1.0), "se_extra": 0.05, "cbam_extra": 0.08}, False),
+        ({"se_gain": E(1.0, 0.5), "cbam_gain": E(1.0, 0.5), "se_extra": 0.30, "cbam_extra": 0.40}, False),  # too big
+    ],
     "vis-vit": [
         ({"vit_accuracy": E(0.8, 0.1)}, True),
         ({"vit_accuracy": E(0.55, 0.1)}, None),
