@@ -14,8 +14,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBPACKAGES = (
-    "attention", "cli", "data", "errors", "kernels", "lab", "layers", "losses", "metrics", "models", "optim",
-    "files", "plotting", "registry", "rl", "runtime", "systems", "train",
+    "attention", "cli", "data", "detection", "errors", "files", "gan", "kernels", "lab", "layers", "losses",
+    "metrics", "models", "optim", "plotting", "priors", "quant", "registry", "rl", "robust", "runtime", "select",
+    "seq", "ssm", "systems", "train", "vision",
 )
 
 
