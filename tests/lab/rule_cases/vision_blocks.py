@@ -12,6 +12,11 @@ E = Estimate.of
 L = lambda ratio, factor: Estimate.of(math.log(ratio), math.log(factor))  # noqa: E731  log-ratio estimate
 
 CASES = {
+    "vis-finetune": [
+        ({"gain_fewest": E(15.0, 5.0)}, True),
+        ({"gain_fewest": E(3.0, 4.0)}, None),
+        ({"gain_fewest": E(-3.0, 2.0)}, False),
+    ],
     "vis-aug": [
         ({"gap_reduction": E(4.0, 1.5), "held_out_acc_change": E(1.0, 1.0)}, True),
         ({"gap_reduction": E(1.5, 2.0), "held_out_acc_change": E(1.0, 1.0)}, None),
