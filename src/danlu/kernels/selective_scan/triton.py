@@ -54,7 +54,7 @@ def _scan_fwd_kernel(U, DELTA, A, Bp, Cp, Dp, Z, BIAS, OUT, X, LAST,
     """Grid (cdiv(HG, BD), DIM // HG, batch). U, DELTA, Z, OUT contiguous (B, DIM, L); X (B, DIM, L, N) fp32."""
     pid_h = tl.program_id(0)
     g = tl.program_id(1)
-    b = tl.program_id(2)
+    b = tl.program_id(2).to(tl.int64)                                              # int64 offsets: B*D*L*N may pass 2^31
     dh = pid_h * BD + tl.arange(0, BD)
     dmask = dh < HG
     d = g * HG + dh
@@ -106,7 +106,7 @@ def _scan_bwd_kernel(U, DELTA, A, Bp, Cp, Dp, Z, BIAS, X, DOUT, DLAST,
     """Reverse scan. DU, DDELTA, DZ (B, DIM, L) fp32; DA (DIM, N), DD, DBIAS (DIM,), DB/DC like B/C, fp32."""
     pid_h = tl.program_id(0)
     g = tl.program_id(1)
-    b = tl.program_id(2)
+    b = tl.program_id(2).to(tl.int64)                                              # int64 offsets: B*D*L*N may pass 2^31
     dh = pid_h * BD + tl.arange(0, BD)
     dmask = dh < HG
     d = g * HG + dh
