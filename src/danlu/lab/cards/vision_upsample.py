@@ -115,13 +115,21 @@ def _figure(ctx: CardContext, outs: dict[str, tuple[Tensor, Tensor]], med: dict[
     for j, name in enumerate(names):
         for i, (when, y) in enumerate(zip(("init", "trained"), outs[name], strict=True)):
             ax = axes[i][j]
-            ax.imshow(y[4:20, 4:20].numpy(), cmap="magma", interpolation="nearest")
             e = med[when].get(name)
-            ax.set(xticks=[], yticks=[], title=f"{name}\n{when}: E={e:.1e}" if e is not None else f"{when}: -")
+            if e is None:
+                ax.axis("off")
+                continue
+            patch = y[4:20, 4:20]
+            rms = float(patch.square().mean().sqrt())
+            m = float(patch.mean())
+            # a fixed scale per patch: mean +- 10% of its rms, so rounding noise looks flat
+            ax.imshow(patch.numpy(), cmap="magma", vmin=m - 0.1 * rms, vmax=m + 0.1 * rms, interpolation="nearest")
+            ax.set(xticks=[], yticks=[], title=f"{name}\n{when}: E={e:.1e}")
             ax.title.set_fontsize(7)
     ctx.figure("checkerboard", fig, caption="Output of each upsampler's model on a constant input (16x16 interior "
-               "crop), at init (top) and after training on 2x super-resolution (bottom; first seed). E: checkerboard "
-               "energy (median over seeds). A flat patch is artefact-free; a 2x2 pattern is a checkerboard.")
+               "crop, colour scale: mean +- 10% of the rms), at init (top) and after training on 2x super-resolution "
+               "(bottom; first seed; blank: arm not trained). E: checkerboard energy (median over seeds). A flat "
+               "patch is artefact-free; a 2x2 pattern is a checkerboard.")
 
 
 @card(id="vis-upsample", title="Checkerboard artefacts of upsampling layers",
@@ -162,7 +170,7 @@ def vis_upsample(ctx: CardContext) -> CardResult:
     tc, icnr, rz = TRAINED[0], "PixelShuffle + ICNR", "resize-conv (nearest)"
     ratio = log_ratio([max(e, FLOOR) for e in trained[tc]], [max(e, FLOOR) for e in trained[icnr]])
     held = verdict(med["init"][tc], med["init"][icnr], med["init"][rz], ratio)
-    _figure(ctx, {n: (p[0], p[1] if len(p) > 1 else p[0]) for n, p in pics.items()}, med)
+    _figure(ctx, {n: (p[0], p[1] if len(p) > 1 else p[0]) for n, p in pics.items()}, med)  # untrained: blank
     table = [{"upsampler": n, "checkerboard energy at init (median)": med["init"][n],
               "after training (median)": med["trained"].get(n, math.nan),
               "test MSE after training (mean)": sum(mse[n]) / len(mse[n]) if n in mse else math.nan}
