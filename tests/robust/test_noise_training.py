@@ -94,5 +94,7 @@ def test_history_ring_and_bad_arguments():
         AdversarialNoise(eps=1.0, p_history=2.0)
     with pytest.raises(DanluError, match="eps must be"):
         AdversarialNoise(eps=-1.0)
+    with pytest.raises(DanluError, match=r"ant needs image batches \(B, 1, H, W\), got shape \(4, 64\)"):
+        AdversarialNoise(eps=1.0)(torch.nn.Linear(64, 2), torch.rand(4, 64), torch.zeros(4, dtype=torch.long))
     with pytest.raises(DanluError, match="kernel_size must be odd"):
         NoiseGenerator(1, kernel_size=2)

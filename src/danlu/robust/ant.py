@@ -155,6 +155,9 @@ class AdversarialNoise:
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """The training perturbation: a generator step, then noisy inputs for the classifier (detached)."""
+        if x.dim() != 4 or x.shape[1] != self.generator.net[0].in_channels:
+            raise DanluError(f"ant needs image batches (B, {self.generator.net[0].in_channels}, H, W), got shape "
+                             f"{tuple(x.shape)} (flattened inputs: reshape them, or use attack: gaussian)")
         with torch.autocast(x.device.type, enabled=False):
             xf = x.float()
             self.train_step(model, xf, y)
