@@ -28,6 +28,7 @@ def test_mamba_card_agreement_is_exact_in_float64():
 
 
 def test_mamba_rule_parts_are_independent():
-    sel = Estimate.of(30.0, 5.0)
-    assert ssm_mamba.verdict(1e-15, sel, 2048, 4096) is True
-    assert ssm_mamba.verdict(1e-15, sel, None, 8192) is False
+    sel, fast, slow = Estimate.of(30.0, 5.0), Estimate.of(0.5, 0.1), Estimate.of(-0.5, 0.1)
+    assert ssm_mamba.verdict(1e-15, sel, fast) is True
+    assert ssm_mamba.verdict(1e-15, sel, slow) is False
+    assert ssm_mamba.verdict(float("nan"), sel, fast) is False

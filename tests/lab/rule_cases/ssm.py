@@ -29,13 +29,11 @@ CASES = {
         ({"max_rel_err": float("nan")}, None),
     ],
     "ssm-mamba": [
-        ({"max_diff": 1e-15, "selection": E(40.0, 10.0), "crossover": 2048, "max_length": 4096}, True),
-        ({"max_diff": 1e-15, "selection": E(40.0, 10.0), "crossover": 4096, "max_length": 8192}, True),
-        ({"max_diff": 1e-6, "selection": E(40.0, 10.0), "crossover": 2048, "max_length": 4096}, False),
-        ({"max_diff": 1e-15, "selection": E(3.0, 2.0), "crossover": 2048, "max_length": 4096}, False),
-        ({"max_diff": 1e-15, "selection": E(40.0, 10.0), "crossover": None, "max_length": 4096}, False),
-        ({"max_diff": 1e-15, "selection": E(40.0, 10.0), "crossover": 8192, "max_length": 8192}, False),
-        ({"max_diff": 1e-15, "selection": E(12.0, 5.0), "crossover": 2048, "max_length": 4096}, None),
-        ({"max_diff": 1e-15, "selection": E(40.0, 10.0), "crossover": None, "max_length": 2048}, None),
+        ({"max_diff": 1e-15, "selection": E(40.0, 10.0), "speed_at_4096": L(2.0)}, True),
+        ({"max_diff": 1e-6, "selection": E(40.0, 10.0), "speed_at_4096": L(2.0)}, False),     # backends differ
+        ({"max_diff": 1e-15, "selection": E(3.0, 2.0), "speed_at_4096": L(2.0)}, False),      # no selection gain
+        ({"max_diff": 1e-15, "selection": E(40.0, 10.0), "speed_at_4096": L(0.5)}, False),    # attention faster
+        ({"max_diff": 1e-15, "selection": E(12.0, 5.0), "speed_at_4096": L(2.0)}, None),      # straddles +10
+        ({"max_diff": 1e-15, "selection": E(40.0, 10.0), "speed_at_4096": L(1.0, 1.3)}, None),  # straddles 1x
     ],
 }
