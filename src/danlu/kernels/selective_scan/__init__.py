@@ -9,7 +9,7 @@ is the semantic reference; Gu & Dao, "Mamba", arXiv:2312.00752). Backends (regis
   and GPU, equal to ``sequential`` to rounding in float64; autograd gives every gradient;
 * ``"triton"``: fused forward and backward kernels (:mod:`.triton`), fp32 state, fp16/bf16/fp32
   inputs, CUDA (or CPU under ``TRITON_INTERPRET=1``);
-* ``"auto"``: triton for CUDA tensors when Triton imports, else chunked.
+* ``"auto"``: triton for CUDA tensors it supports (fp16/bf16/fp32, N <= 256), else chunked.
 
 Complex ``A`` (S4D-Lin style) is refused with a clear error: danlu's scan is real-valued.
 """
@@ -44,21 +44,30 @@ SCAN_BACKENDS.register("sequential")(_torch_backend(scan_sequential))
 SCAN_BACKENDS.register("chunked")(_torch_backend(scan_chunked))
 
 
-def _load_triton() -> Callable[..., Result] | None:
+def _load_triton() -> tuple[Callable[..., Result], Callable[..., str | None]] | None:
     try:
-        from danlu.kernels.selective_scan.triton import selective_scan_triton
+        from danlu.kernels.selective_scan.triton import selective_scan_triton, why_unsupported
     except ImportError:
         return None
-    return selective_scan_triton
+    return selective_scan_triton, why_unsupported
 
 
 @SCAN_BACKENDS.register("triton")
 def _triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus) -> Result:
-    fn = _load_triton()
-    if fn is None:
+    loaded = _load_triton()
+    if loaded is None:
         raise DanluError("selective_scan: backend 'triton' is unavailable (triton failed to import); "
                          "use backend='chunked' or 'auto'")
-    return fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    return loaded[0](u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+
+
+def _auto(u: torch.Tensor, A: torch.Tensor) -> str:
+    """triton for CUDA tensors it supports (fp16/bf16/fp32, N <= 256), else chunked."""
+    if u.is_cuda:
+        loaded = _load_triton()
+        if loaded is not None and loaded[1](u, A) is None:
+            return "triton"
+    return "chunked"
 
 
 def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
@@ -89,9 +98,7 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
             an unknown backend, triton on a device it cannot run on.
     """
     check(u, delta, A, B, C, D, z, delta_bias)
-    name = backend
-    if backend == "auto":
-        name = "triton" if u.is_cuda and _load_triton() is not None else "chunked"
+    name = _auto(u, A) if backend == "auto" else backend
     out, last = SCAN_BACKENDS.get(name)(u, delta, A, B, C, D, z, delta_bias, bool(delta_softplus))
     return (out, last) if return_last_state else out
 

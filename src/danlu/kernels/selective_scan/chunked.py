@@ -9,7 +9,7 @@ Same recurrence as :mod:`.reference` (Gu & Dao, arXiv:2312.00752), reorganised f
    which on CPU costs more in page faults than in arithmetic.
 2. Pass 1: every chunk of the tile scans its T steps from a zero state, all M chunks in one op
    per step, giving each chunk's local end state; a chunk's total decay is the product of its
-   step decays.
+   step decays (autograd path) or exp(A ΣΔ) (in-place path; equal up to rounding).
 3. Pass 2: a short sequential loop over the M chunks turns (local end state, total decay) into
    each chunk's true start state, carrying the state in from the previous tile.
 4. Pass 3: the chunks rescan from their true start states, emitting y_t = C_t · x_t.
