@@ -112,7 +112,9 @@ class Adversarial(Classification):
         k = round(self.args.ratio * len(x))
         if k == 0 or self.args.eps == 0:
             return x
-        adv = self.perturbation(model, x[:k], y[:k], self._generator(ctx, ctx.step))
+        # attack the unwrapped module: an extra forward/backward through DDP would confuse its reducer
+        target = ctx.model if ctx.model is not None else model
+        adv = self.perturbation(target, x[:k], y[:k], self._generator(ctx, ctx.step))
         return torch.cat([adv, x[k:]]) if k < len(x) else adv
 
     def training_step(self, model: nn.Module, batch: Any, ctx: Context) -> StepOutput:
