@@ -89,6 +89,7 @@ def _figure(ctx: CardContext, res: dict[str, list[dict[str, Any]]], eps: float) 
     for i, (name, rs) in enumerate(res.items()):
         ax.scatter([r["clean"] for r in rs], [r["robust"] for r in rs], label=name, color=f"C{i}")
     ax.set(xlabel="clean accuracy (%)", ylabel=f"PGD-10 accuracy at eps={eps} (%)", title="per seed")
+    ax.legend(fontsize=7)
     ctx.figure("robust", fig, caption="Left: held-out accuracy under PGD-10 as eps grows, for each training; the "
                                       "dotted line is the training eps. Right: clean vs robust accuracy per seed.")
 
