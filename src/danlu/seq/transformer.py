@@ -178,6 +178,9 @@ class _Embed(nn.Module):
         super().__init__()
         self.vocab_size, self.scale = vocab_size, math.sqrt(d_model)
         self.embedding = nn.Embedding(vocab_size, d_model)
+        # N(0, 1/d) so that the sqrt(d)-scaled embeddings have unit scale, like the positional table
+        # (torch's N(0, 1) default would drown the positions by a factor sqrt(d))
+        nn.init.normal_(self.embedding.weight, std=d_model ** -0.5)
         self.pos = SinusoidalPositionalEncoding(d_model, dropout)
 
     def forward(self, ids: Tensor, name: str) -> Tensor:

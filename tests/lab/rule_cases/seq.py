@@ -28,3 +28,19 @@ CASES["seq-encdec"] = [
     ({"gap_slope": E(1.0, 3.0), "attention_short_exact": 99.0}, None),
     ({"gap_slope": E(12.0, 3.0), "attention_short_exact": 20.0}, None),
 ]
+_RNN = {"gru_minus_lstm": E(0.01, 0.02), "depth_log_ratio": L(2.5, 1.1), "bi_train_ce": E(0.02, 0.01),
+        "bi_generation_gap": E(40.0, 5.0)}
+CASES["seq-rnn"] = [
+    (_RNN, True),
+    ({**_RNN, "gru_minus_lstm": E(0.2, 0.05)}, False),
+    ({**_RNN, "depth_log_ratio": L(5.0, 1.1)}, False),
+    ({**_RNN, "bi_train_ce": E(0.5, 0.1)}, False),
+    ({**_RNN, "bi_generation_gap": E(2.0, 1.0)}, False),
+    ({**_RNN, "gru_minus_lstm": E(0.04, 0.03)}, None),
+    ({**_RNN, "depth_log_ratio": L(3.9, 1.2)}, None),
+]
+CASES["seq-transformer"] = [
+    ({"exact_diff": E(2.0, 3.0)}, True),
+    ({"exact_diff": E(-20.0, 5.0)}, False),
+    ({"exact_diff": E(-5.0, 3.0)}, None),
+]
