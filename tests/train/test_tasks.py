@@ -24,16 +24,17 @@ def test_every_task_subclasses_task_and_documents_its_args():
 
 
 def test_unknown_task_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match=r"task.name: unknown task 'seq3seq'; valid: classification"):
+    with pytest.raises(ConfigError, match=r"task.name: unknown task 'seq3seq'; valid: .*classification"):
         apply_overrides(TrainConfig(), ["task.name=seq3seq"])
-    with pytest.raises(Exception, match=r"unknown task 'seq3seq'; valid: classification"):
+    with pytest.raises(Exception, match=r"unknown task 'seq3seq'; valid: .*classification"):
         create_task("seq3seq")
 
 
 def test_unknown_task_on_the_command_line_is_one_line_exit_2(capsys):
     assert main(["train", "task.name=seq3seq", "--print-config"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "task.name: unknown task 'seq3seq'; valid: classification" in err[0], err
+    assert len(err) == 1 and "task.name: unknown task 'seq3seq'; valid: " in err[0], err
+    assert "classification" in err[0].split("valid: ")[1], err
 
 
 def test_classification_takes_no_args():
