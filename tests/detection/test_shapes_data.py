@@ -105,3 +105,22 @@ def test_registered_dataset_splits() -> None:
     all1 = torch.cat([s.train.tensors[0], s.val.tensors[0], s.test.tensors[0]]).flatten(1).sum(1).sort().values
     all2 = torch.cat([s2.train.tensors[0], s2.val.tensors[0], s2.test.tensors[0]]).flatten(1).sum(1).sort().values
     assert torch.equal(all1, all2) and not torch.equal(s.train.tensors[0], s2.train.tensors[0])
+
+
+def test_sanitize_padded_targets_and_the_task_warns() -> None:
+    from torch.utils.data import TensorDataset
+
+    from danlu.detection.targets import sanitize_targets
+    from danlu.train.tasks import create_task
+
+    t = pad_targets([torch.tensor([1, 2, 3]), torch.tensor([4])],
+                    [torch.tensor([[-2.0, 1, 5, 6], [20, 20, 30, 30], [3, 3, 9, 9]]), torch.tensor([[1.0, 1, 4, 4]])])
+    out, rep = sanitize_targets(t, (16, 16))
+    assert (rep.clipped, rep.dropped) == (1, 1)
+    labels, boxes, valid = unpad(out)
+    assert labels[0].tolist() == [1, 3, -1] and boxes[0, 0].tolist() == [0, 1, 5, 6]
+    assert torch.equal(out[1], t[1])  # an image without bad boxes is unchanged
+    task = create_task("detection")
+    with pytest.warns(UserWarning, match="1 box\\(es\\) clipped to the image, 1 dropped"):
+        ds = task.prepare(TensorDataset(torch.zeros(2, 3, 16, 16, dtype=torch.uint8), t))
+    assert torch.equal(ds.tensors[1], out)

@@ -97,6 +97,32 @@ def pad_targets(labels: list[Tensor], boxes: list[Tensor], areas: list[Tensor] |
     return out
 
 
+def sanitize_targets(targets: Tensor, image_hw: tuple[int, int], where: str = "targets") -> tuple[Tensor, BoxReport]:
+    """Padded targets (N, G, 6) with boxes clipped to the image and zero-area rows turned into padding.
+
+    Returns the cleaned copy and a :class:`BoxReport` counting what changed (examples name the image).
+    Non-boxes (x2 < x1, non-finite) raise as in :func:`sanitize_boxes`.
+    """
+    labels, boxes, valid = unpad(targets)
+    out, report = targets.clone(), BoxReport()
+    H, W = image_hw
+    limit = boxes.new_tensor([W, H, W, H])
+    clipped = torch.minimum(boxes.clamp(min=0), limit)
+    dirty = valid & (clipped != boxes).any(-1)
+    dirty |= valid & ~((clipped[..., 2] > clipped[..., 0]) & (clipped[..., 3] > clipped[..., 1]))
+    changed = dirty.any(1)
+    for i in torch.nonzero(changed).flatten().tolist():
+        keep_rows = torch.nonzero(valid[i]).flatten()
+        b, lab, keep, rep = sanitize_boxes(boxes[i, keep_rows], labels[i, keep_rows], image_hw, where=f"{where} image {i}")
+        report.add(rep)
+        row = out[i]
+        kept = row[keep_rows[keep]].clone()
+        kept[:, 1:5] = b
+        row[:, 0], row[:, 1:] = PAD, 0.0
+        row[: len(kept)] = kept
+    return out, report
+
+
 def unpad(targets: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """(B, G, 6) padded targets -> labels (B, G) int64, boxes (B, G, 4), valid (B, G) bool."""
     if targets.dim() != 3 or targets.shape[-1] != COLS:

@@ -9,12 +9,14 @@ mining or focal, ``task.args.cls_loss``). Evaluation: the mean loss and the COCO
 one process's share of the split (exact for one process; under DDP each rank scores its own share
 and the mean over ranks is reported).
 
-Bad input: a class id outside 1..C (C = ``task.args.num_classes``, or the data's) raises naming the
+Bad input: boxes reaching outside the image are clipped to it, boxes of zero area after clipping
+dropped, both counted in one warning (:func:`danlu.detection.targets.sanitize_targets`); a class id outside 1..C (C = ``task.args.num_classes``, or the data's) raises naming the
 split, image and object before training; images without objects train as all background.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -133,7 +135,7 @@ class Detection(Task):
     # -------------------------------------------------------------- data
     def prepare(self, ds: Dataset) -> Dataset:
         """``(images, targets[, masks])`` -> ``(images, targets)``; class ids checked against the data's classes."""
-        from danlu.detection.targets import check_classes, unpad
+        from danlu.detection.targets import check_classes, sanitize_targets, unpad
 
         if not isinstance(ds, TensorDataset) or len(ds.tensors) < 2:
             raise DanluError("task detection needs a TensorDataset of (images (N, 3, H, W), targets (N, G, 6)[, ...])")
@@ -141,6 +143,9 @@ class Detection(Task):
         unpad(t)  # shape check
         if self.num_classes:
             check_classes(t, self.num_classes, "detection targets")
+        t, report = sanitize_targets(t, tuple(x.shape[-2:]), "detection targets")
+        if report.clipped or report.dropped:
+            warnings.warn(f"task detection: {report}", stacklevel=2)
         return TensorDataset(x, t)
 
     # -------------------------------------------------------------- steps
