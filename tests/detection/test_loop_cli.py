@@ -100,3 +100,15 @@ def test_class_outside_config_is_one_line_error(tmp_path, capsys, task, needle) 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0] and "shapes train split" in err[0], err
     assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_resume_from_an_epoch_checkpoint_is_exact(run_dir, tmp_path) -> None:
+    ckpts = sorted((run_dir / "checkpoints").glob("ckpt-*.pt"), key=lambda p: p.stat().st_mtime)
+    assert len(ckpts) == 2  # epochs 1 and 2 (keep_last 2)
+    out = tmp_path / "resumed"
+    assert main(["train", "configs/shapes_ssd.yaml", "--out", str(out), "--quiet", *TINY, "--resume",
+                 str(ckpts[0])]) == 0
+    a = json.loads((run_dir / "metrics.json").read_text())
+    b = json.loads((out / "metrics.json").read_text())
+    assert a == b
