@@ -49,7 +49,7 @@ def _needs_grad(s: ScanInputs) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in (s.u, s.delta, s.A, s.B, s.C))
 
 
-def scan_chunked(s: ScanInputs, chunk_size: int = 16, chunks_per_tile: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+def scan_chunked(s: ScanInputs, chunk_size: int = 16, chunks_per_tile: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     """Chunked scan (see the module docstring).
 
     Args:
