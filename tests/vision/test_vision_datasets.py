@@ -141,3 +141,23 @@ def test_leaves_config_trains_end_to_end(tmp_path: pathlib.Path) -> None:
     res = train(cfg)
     assert 0.0 <= res.metrics["test_accuracy"] <= 1.0 and res.metrics["steps"] > 0
     assert (tmp_path / "data" / "train.csv").is_file() and (tmp_path / "run" / "metrics.json").is_file()
+
+
+@pytest.mark.slow  # two `danlu train` processes (~12 s); the same errors are checked in-process above
+def test_danlu_train_bad_inputs_are_one_line_errors(tmp_path: pathlib.Path) -> None:
+    import subprocess
+    import sys
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    cases = [([f"data.args.root={mine}"], "not written by danlu"),
+             ([f"data.args.root={tmp_path / 'd'}", "data.augment=mixup"], "augmentation preset")]
+    for overrides, expected in cases:
+        proc = subprocess.run([sys.executable, "-m", "danlu", "train", str(ROOT / "configs" / "leaves.yaml"),
+                               *overrides, "data.args.per_class=4", f"out_dir={tmp_path / 'run'}"],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and expected in lines[0] and "Traceback" not in proc.stderr
+    assert (mine / "notes.txt").read_text() == "keep me"
