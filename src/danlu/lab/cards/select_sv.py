@@ -87,34 +87,40 @@ def _accuracy(model: torch.nn.Module, data: TensorDataset) -> float:
         return 100 * float((model(x).argmax(1) == y).float().mean())
 
 
-def _train_arm(ctx: CardContext, seed: int, train: TensorDataset, held: TensorDataset) -> float:
+def _mlp(width: int, splits: Any) -> torch.nn.Module:
     from danlu.models import create_model
+
+    return create_model("mlp", in_features=splits.train.tensors[0][0].numel(), num_classes=splits.num_classes,
+                        depth=1, width=width)
+
+
+def _train_arm(ctx: CardContext, seed: int, splits: Any, train: TensorDataset, held: TensorDataset) -> float:
     from danlu.train import fit
 
     b = ctx.budget
     torch.manual_seed(seed)
-    model = create_model("mlp", in_features=784, num_classes=10, depth=1, width=b["width"])
+    model = _mlp(b["width"], splits)
     fit("classification", model, train, steps=b["steps"], seed=seed, batch_size=b["batch"], device=ctx.device,
         optimizer=torch.optim.Adam(model.parameters(), lr=b["lr"]))
     return _accuracy(model.cpu(), held)
 
 
 def _mnist(ctx: CardContext, seed: int, splits: Any) -> dict[str, float]:
-    from danlu.models import create_model
     from danlu.select import el2n, subset
 
     b = ctx.budget
     train = splits.train
     held = TensorDataset(torch.cat([splits.val.tensors[0], splits.test.tensors[0]]),
                          torch.cat([splits.val.tensors[1], splits.test.tensors[1]]))
-    scores = el2n(lambda: create_model("mlp", in_features=784, num_classes=10, depth=1, width=b["width"]), train,
+    scores = el2n(lambda: _mlp(b["width"], splits), train,
                   epochs=b["score_epochs"], seeds=[1000 * seed + 7], batch_size=b["batch"], optimizer=_adam(b["lr"]),
                   progress=False, device=ctx.device)
-    res = {"all": _train_arm(ctx, seed, train, held)}
+    res = {"all": _train_arm(ctx, seed, splits, train, held)}
     for keep in sorted({*b["keeps"], 0.5}):  # the verdict compares halves
         for mode in b["modes"]:
             idx = subset(scores, keep, mode, seed=seed)
-            res[f"{mode}@{keep:g}"] = _train_arm(ctx, seed, TensorDataset(*(t[idx] for t in train.tensors)), held)
+            kept = TensorDataset(*(t[idx] for t in train.tensors))
+            res[f"{mode}@{keep:g}"] = _train_arm(ctx, seed, splits, kept, held)
     return res
 
 
@@ -160,7 +166,7 @@ def _figures(ctx: CardContext, two_d: dict[str, Any], mnist: list[dict[str, floa
             "high-score points sit where an SVM's support vectors sit.",
       source="note 000: the support vectors in deep learning", area="select", rule=verdict, slow=True,
       quick={"seeds": 3, "n2d": 200, "score_epochs": 2, "keeps": [0.1, 0.5], "steps": 150, "batch": 64,
-             "width": 64, "lr": 1e-3, "modes": ["hard", "easy", "random"]},
+             "width": 64, "lr": 1e-3, "modes": ["hard", "easy", "random"], "data": "mnist5k"},
       full={"seeds": 5, "n2d": 400, "keeps": [0.1, 0.2, 0.3, 0.5, 0.7], "steps": 600, "width": 128,
             "modes": ["hard", "easy", "random", "stratified"]})
 def sel_sv(ctx: CardContext) -> CardResult:
@@ -169,7 +175,7 @@ def sel_sv(ctx: CardContext) -> CardResult:
     b = ctx.budget
     seeds = seeds_for(ctx.seed, b["seeds"])
     two_d = [_two_d(ctx, s) for s in seeds]
-    splits = load_dataset("mnist5k", seed=ctx.seed, flatten=True)
+    splits = load_dataset(b["data"], seed=ctx.seed, flatten=True)
     mnist = [_mnist(ctx, s, splits) for s in seeds]
     small = min(b["keeps"])
 
