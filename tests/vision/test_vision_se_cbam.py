@@ -46,6 +46,17 @@ def test_cbam_equals_timm_cbammodule(train: bool) -> None:
     _check_same(mine, ref, torch.randn(3, 16, 7, 5))
 
 
+def test_se_equals_timm_efficientnet_squeeze_excite() -> None:
+    blocks = pytest.importorskip("timm.models._efficientnet_blocks")
+    torch.manual_seed(1)
+    ref = blocks.SqueezeExcite(12, rd_ratio=0.25)
+    mine = SqueezeExcite(12, reduction=4)
+    rename = {"conv_reduce": "fc1", "conv_expand": "fc2"}
+    mine.load_state_dict({rename[k.split(".")[0]] + k[k.index("."):]: v for k, v in ref.state_dict().items()})
+    x = torch.randn(2, 12, 5, 5)
+    torch.testing.assert_close(mine(x), ref(x), atol=1e-6, rtol=1e-5)
+
+
 def test_parity_can_fail() -> None:
     ref = timm_layers.SEModule(8, rd_channels=2)
     mine = SqueezeExcite(8, reduction=4)
