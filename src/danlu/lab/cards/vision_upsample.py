@@ -136,7 +136,7 @@ def _figure(ctx: CardContext, outs: dict[str, tuple[Tensor, Tensor]], med: dict[
       claim="A stride-2 transposed convolution produces checkerboard artefacts, at init and after training, "
             "where PixelShuffle with ICNR initialisation and resize-convolution do not.",
       source="note 002: upsampling (PixelShuffle, nearest, bilinear, transposed convolution)", area="vision",
-      rule=verdict, slow=True,
+      rule=verdict,
       quick={"seeds": 4, "channels": 8, "n_train": 512, "steps": 60, "batch": 32, "lr": 3e-3},
       full={"seeds": 8, "channels": 16, "n_train": 4096, "steps": 600})
 def vis_upsample(ctx: CardContext) -> CardResult:
