@@ -152,8 +152,8 @@ def _step_times(b: dict[str, Any], vocab: int, data: TensorDataset) -> dict[str,
       claim="GRU ≈ LSTM at equal parameters; 4 layers are not 4x slower per step; a bidirectional LM cannot "
             "predict next tokens it cannot see.",
       source="notes 001/003: RNN family (GRU, LSTM, deep, bidirectional)", area="seq", rule=verdict, slow=True,
-      quick={"seeds": 3, "steps": 150, "batch": 32, "length": 32, "embed": 16, "hidden": 64, "lr": 0.01,
-             "n_lines": 1500, "n_windows": 2000, "n_heldout": 120, "repeats": 5, "inner": 4},
+      quick={"seeds": 3, "steps": 110, "batch": 32, "length": 32, "embed": 16, "hidden": 64, "lr": 0.01,
+             "n_lines": 1500, "n_windows": 2000, "n_heldout": 100, "repeats": 5, "inner": 3},
       full={"seeds": 6, "steps": 1500, "n_lines": 6000, "n_windows": 8000, "n_heldout": 600, "repeats": 10})
 def seq_rnn(ctx: CardContext) -> CardResult:
     from danlu.seq.vocab import Vocab
