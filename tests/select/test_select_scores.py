@@ -239,3 +239,10 @@ def test_bad_arguments_get_one_line_errors(bad, match):
 def test_forgetting_needs_training():
     with pytest.raises(DanluError, match="epochs >= 1"):
         forgetting(_mlp, _data(20), epochs=0, seeds=1, progress=False)
+
+
+def test_progress_bar_does_not_change_the_scores(capsys):
+    data = _data(32)
+    shown = el2n(_mlp, data, epochs=1, seeds=2, batch_size=16, progress=True)
+    capsys.readouterr()
+    assert torch.equal(shown, el2n(_mlp, data, epochs=1, seeds=2, batch_size=16, progress=False))
