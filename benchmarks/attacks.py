@@ -10,7 +10,7 @@ repeats (log-ratio t interval, danlu.lab.evidence). Outputs are also compared (m
 
     OMP_NUM_THREADS=1 python -P benchmarks/attacks.py [--repeats 7] [--device cpu] [--skip-attacks]
 
-(``-P``: benchmarks/select.py would otherwise shadow the standard library's ``select``.)
+(``-P``: benchmarks/select_grand.py would otherwise shadow the standard library's ``select``.)
 """
 
 from __future__ import annotations

@@ -56,8 +56,9 @@ class RRRTask(Classification):
     name: ClassVar[str] = "rrr"
     Args: ClassVar[type] = RRRArgs
 
-    def __init__(self, args: RRRArgs | None = None, *, metrics: list[str] | tuple[str, ...] = ("accuracy",)) -> None:
-        super().__init__(args, metrics=metrics)
+    def __init__(self, args: RRRArgs | None = None, *, loss_fn: Any = None,
+                 metrics: list[str] | tuple[str, ...] = ("accuracy",)) -> None:
+        super().__init__(args, loss_fn=loss_fn, metrics=metrics)
         if not self.args.weight >= 0:
             raise DanluError(f"RRRTask: weight must be >= 0, got {self.args.weight}")
 

@@ -10,8 +10,8 @@ backward, closed forms for Linear/Conv2d, vmap of vjp for the rest), against
 "auto", scored), is timed too. Models: the MLP (784-128-10) and the default ``danlu train`` CNN (widths 16-32-64, BN).
 Time = median of ``--repeats`` runs (the loop: one run; it is the slow side), float32.
 
-    OMP_NUM_THREADS=2 python benchmarks/select.py                 # 5,000 examples
-    python benchmarks/select.py --n 1000 --models mlp --repeats 1
+    OMP_NUM_THREADS=2 python benchmarks/select_grand.py                 # 5,000 examples
+    python benchmarks/select_grand.py --n 1000 --models mlp --repeats 1
 """
 
 from __future__ import annotations
