@@ -16,14 +16,6 @@ Time = median of ``--repeats`` runs (the loop: one run; it is the slow side), fl
 
 from __future__ import annotations
 
-import os
-import sys
-
-# This file's name shadows the standard library's ``select`` (imported by torch via multiprocessing):
-# drop the script's own folder from the import path before anything else is imported.
-if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)
-
 import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
