@@ -81,7 +81,7 @@ def _exact(model, test) -> float:
       claim="A Transformer from danlu.attention trains on the same seq2seq task to the GRU + attention model's "
             "quality or better at equal training time.",
       source="notes 001/003: Transformer encoder-decoder", area="seq", rule=verdict, slow=True,
-      quick={"seeds": 3, "seconds": 2.0, "batch": 64, "n_train": 3000, "n_test": 400, "calib_steps": 20,
+      quick={"seeds": 3, "seconds": 1.6, "batch": 64, "n_train": 3000, "n_test": 400, "calib_steps": 20,
              "max_steps": 1000},
       full={"seeds": 6, "seconds": 10.0, "n_test": 2000, "max_steps": 5000})
 def seq_transformer(ctx: CardContext) -> CardResult:
