@@ -12,19 +12,14 @@ danlu / torchvision (below 1: danlu faster).
 from __future__ import annotations
 
 import argparse
-import pathlib
 import statistics
-import sys
 import time
 
-# benchmarks/ holds a select.py that would shadow the standard library's ``select`` for scripts run from here
-sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").resolve() != pathlib.Path(__file__).resolve().parent]
+import torch
 
-import torch  # noqa: E402
-
-from danlu.data import load_dataset  # noqa: E402
-from danlu.detection.reference import SIZES, WIDTHS, copy_weights, torchvision_ssd  # noqa: E402
-from danlu.train.tasks import create_task  # noqa: E402
+from danlu.data import load_dataset
+from danlu.detection.reference import SIZES, WIDTHS, copy_weights, torchvision_ssd
+from danlu.train.tasks import create_task
 
 
 def main() -> None:

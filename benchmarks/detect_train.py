@@ -16,21 +16,16 @@ Two measurements, both on the ``shapes`` dataset (64x64 px, 4 classes):
 from __future__ import annotations
 
 import argparse
-import pathlib
 import statistics
-import sys
 import time
 
-# benchmarks/ holds a select.py that would shadow the standard library's ``select`` for scripts run from here
-sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").resolve() != pathlib.Path(__file__).resolve().parent]
+import torch
 
-import torch  # noqa: E402
-
-from danlu.data import load_dataset  # noqa: E402
-from danlu.detection.evaluate import coco_stats  # noqa: E402
-from danlu.detection.reference import SIZES, WIDTHS, copy_weights, torchvision_ssd, tv_inputs  # noqa: E402
-from danlu.optim import create_optimizer, create_schedule  # noqa: E402
-from danlu.train.tasks import create_task  # noqa: E402
+from danlu.data import load_dataset
+from danlu.detection.evaluate import coco_stats
+from danlu.detection.reference import SIZES, WIDTHS, copy_weights, torchvision_ssd, tv_inputs
+from danlu.optim import create_optimizer, create_schedule
+from danlu.train.tasks import create_task
 
 
 def models(seed: int, image_size: int):
