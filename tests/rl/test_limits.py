@@ -135,14 +135,14 @@ def test_mc_work_limit_is_one_clear_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     want = 40 * 4200 * 5 * 50
-    assert want > MAX_MC_STEPS and f"up to {want:,} steps" in err and "--max-mc-steps" in err
+    assert want > MAX_MC_STEPS and f"simulate {want:,} steps" in err and "--max-mc-steps" in err
     # the bound follows the knobs: few short episodes fit, and the book's 5x5 defaults all fit
     assert mc_steps("mc_es", as_world("book-5x5"), episodes=10, episode_length=5) == 50
     assert main(["rl", "solve", "--algo", "mc_egreedy", "--world", "book-5x5", "--episodes", "20",
                  "--max-mc-steps", "1999"]) == 2
-    assert "up to 2,000 steps" in capsys.readouterr().err
+    assert "simulate 2,000 steps" in capsys.readouterr().err
     assert main(["rl", "solve", "--algo", "mc_egreedy", "--world", "book-5x5", "--episodes", "20",
                  "--max-mc-steps", "2000", "--json"]) == 0
     with pytest.raises(DanluError, match="would simulate"):
-        solve("mc_basic", "book-5x5", max_mc_steps=1000)
+        solve("mc_basic", "book-5x5", max_mc_steps=25 * 5 * 100 - 1)
     solve("value_iteration", "book-5x5", max_mc_steps=1)  # DP algorithms simulate nothing

@@ -167,7 +167,7 @@ def test_fit_bad_inputs_are_named():
         fit("classification", model, train_set, steps=1, seed=0, optimizer={"critic": None})
     with pytest.raises(DanluError, match=r"data must be a TensorDataset"):
         fit("classification", model, list(train_set), steps=1, seed=0)
-    with pytest.raises(DanluError, match=r"unknown task 'clasification'; valid: classification, gan"):
+    with pytest.raises(DanluError, match=r"unknown task 'clasification'; valid: .*classification, .*gan"):
         fit("clasification", model, train_set, steps=1, seed=0)
 
 

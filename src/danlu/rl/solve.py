@@ -42,14 +42,15 @@ MAX_MC_STEPS = 20_000_000
 
 def mc_steps(algo: str, world: WorldSpec, *, episodes: int | None = None, episode_length: int | None = None,
              **_: Any) -> int:
-    """Upper bound on the environment steps ``algo`` simulates with these knobs (0 for the DP algorithms).
+    """The environment steps ``algo`` simulates with these knobs (0 for the DP algorithms).
 
-    mc_basic: max_iter (100) x states x actions x episodes per pair x length; mc_es and mc_egreedy:
-    episodes x length, with each algorithm's own defaults.
+    mc_basic: states x actions x episodes per pair x length for each policy iteration (it stops when
+    the policy is stable, usually after a few); mc_es and mc_egreedy: episodes x length, with each
+    algorithm's own defaults.
     """
     S, A = world.n_states, world.n_actions
     if algo == "mc_basic":
-        return 100 * S * A * _opt(episodes, 1) * _opt(episode_length, 100)
+        return S * A * _opt(episodes, 1) * _opt(episode_length, 100)
     if algo == "mc_es":
         return _opt(episodes, 40 * S * A) * _opt(episode_length, 50)
     if algo == "mc_egreedy":
@@ -62,8 +63,8 @@ def check_mc_work(algo: str, world: WorldSpec, max_steps: int | None, **knobs: A
     steps = mc_steps(algo, world, **knobs)
     if max_steps is None or steps <= max_steps:
         return
-    raise DanluError(f"{algo} on world {world.name!r} ({world.n_states:,} states) would simulate up to {steps:,} "
-                     f"steps, over the limit of {max_steps:,} (about a minute per 20 million): lower --episodes or "
+    raise DanluError(f"{algo} on world {world.name!r} ({world.n_states:,} states) would simulate {steps:,} "
+                     f"steps{' per policy iteration' if algo == 'mc_basic' else ''}, over the limit of {max_steps:,} (about a minute per 20 million): lower --episodes or "
                      f"--episode-length, use value_iteration for a large world, or raise --max-mc-steps")
 
 
