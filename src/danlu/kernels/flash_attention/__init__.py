@@ -11,6 +11,8 @@ Backends (registry :data:`FLASH_BACKENDS`):
   true and no ``mask`` is given; otherwise SDPA (the fastest exact path on CPU: 2.8x the tiled
   reference at (1, 8, 8192, 64) causal fp32) unless a ``mask`` leaves some query row with no key or
   reference-only ``backend_kwargs`` (``block_q``, ``block_k``) are given; then the reference.
+  Note: ``torch.utils.flop_counter.FlopCounterMode`` does not count torch's fused CPU SDPA; to count
+  attention FLOPs on CPU pass ``backend="reference"`` (the att-mha card does).
 
 Fully masked query rows (possible only with ``mask``) produce zeros, never NaN.
 """

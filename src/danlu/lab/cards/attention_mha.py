@@ -87,7 +87,9 @@ class _SelfAttention(nn.Module):
         super().__init__()
         from danlu.attention import MultiHeadAttention
 
-        self.mha = MultiHeadAttention(d, heads, batch_first=True)
+        # the tiled reference, not "auto": on CPU auto runs torch's fused SDPA, whose FLOPs
+        # torch.utils.flop_counter does not count (the card measures the algorithm's cost)
+        self.mha = MultiHeadAttention(d, heads, batch_first=True, backend="reference")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.mha(x, x, x)[0]
