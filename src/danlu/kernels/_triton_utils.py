@@ -29,6 +29,10 @@ INTERPRET: bool = os.environ.get("TRITON_INTERPRET", "0").strip().lower() in {"1
 #: runs in TF32 on GPUs, which would silently change precision; the reference backend is exact.
 SUPPORTED_DTYPES: tuple[torch.dtype, ...] = (torch.float16, torch.bfloat16)
 
+#: Environment variable that limits autotuning to each kernel's first config (tests, CI, quick checks):
+#: ``DANLU_TRITON_TUNE=first``. Unset (or ``full``) tunes over the whole list. Read at each launcher build.
+TUNE_ENV = "DANLU_TRITON_TUNE"
+
 #: Largest grid axis-1 size (CUDA limit); we put batch x heads on that axis.
 MAX_GRID_Y = 65535
 
@@ -41,6 +45,20 @@ def mma(a, b, acc, UPCAST: tl.constexpr):
     else:
         acc = tl.dot(a, b, acc)
     return acc
+
+
+def tune_configs(configs: list) -> list:
+    """The autotune configs to use: all of them, or only the first when ``DANLU_TRITON_TUNE=first``.
+
+    The first config of every list is a safe default (it compiles and fits shared memory on sm_90),
+    so limiting tuning changes speed only, never results beyond summation order.
+    """
+    mode = os.environ.get(TUNE_ENV, "full").strip().lower()
+    if mode not in {"full", "first"}:
+        from danlu.errors import DanluError
+
+        raise DanluError(f"{TUNE_ENV} must be 'full' or 'first', got {mode!r}")
+    return list(configs[:1]) if mode == "first" else list(configs)
 
 
 def device_ok(t: torch.Tensor) -> bool:

@@ -38,6 +38,7 @@ from danlu.kernels._triton_utils import (
     device_guard,
     mma,
     strides,
+    tune_configs,
     upcast_flag,
     why_not_runnable,
     why_unsupported,
@@ -314,7 +315,8 @@ def _launcher(kind: str, block_d: int):
         return _KERNELS[kind], {"BLOCK_M": bm, "BLOCK_N": bn}
     cls = "small" if block_d <= 64 else "large"
     if (kind, cls) not in _TUNED:
-        _TUNED[kind, cls] = triton.autotune(configs=_CONFIGS[kind][cls], key=_KEY)(_KERNELS[kind])
+        tuner = triton.autotune(configs=tune_configs(_CONFIGS[kind][cls]), key=_KEY)
+        _TUNED[kind, cls] = tuner(_KERNELS[kind])
     return _TUNED[kind, cls], {}
 
 

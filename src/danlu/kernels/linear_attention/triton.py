@@ -42,6 +42,7 @@ from danlu.kernels._triton_utils import (
     device_guard,
     mma,
     strides,
+    tune_configs,
     upcast_flag,
     why_not_runnable,
     why_unsupported,
@@ -204,7 +205,8 @@ def _launcher(kind: str):
     if INTERPRET:
         return _KERNELS[kind]
     if kind not in _TUNED:
-        _TUNED[kind] = triton.autotune(configs=_WARP_CONFIGS, key=["BT", "BK", "BV"])(_KERNELS[kind])
+        tuner = triton.autotune(configs=tune_configs(_WARP_CONFIGS), key=["BT", "BK", "BV"])
+        _TUNED[kind] = tuner(_KERNELS[kind])
     return _TUNED[kind]
 
 
