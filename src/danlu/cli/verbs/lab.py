@@ -8,7 +8,7 @@ NAME = "lab"
 HELP = "run the lab cards (claims measured on this machine) and write an HTML report"
 #: What the quick budget costs (shown in --help): the whole quick lab, default threads, 2 idle CPU
 #: cores. Re-measure after each wave of cards (`time danlu lab` on an idle machine).
-QUICK_COST = "~3.5 min on 2 CPU cores, 1 thread (31 cards: 206 s of cards, 2026-11-26, lightly shared machine)"
+QUICK_COST = "~4-5 min on 2 CPU cores, 1 thread (55 cards: 239 s of cards, 2026-11-26, machine shared with a test run)"
 DESCRIPTION = f"""\
 Run the lab cards. Each run writes a folder of its own, DIR/<run-id>/ (index.html: one
 section per card with claim, rule, verdict, effect and interval, numbers, figures, runtime;
