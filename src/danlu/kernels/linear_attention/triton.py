@@ -18,8 +18,10 @@ Backward with dS_c = dS_final + Σ_{t >= c} q_t^T do_t (reverse state kernel, fp
     dv_c = tril(q_c k_c^T)^T do_c + k_c dS_{c+1}
 
 The intra-chunk products run on tensor cores (``tl.dot`` in the input dtype, fp32 accumulation);
-the running state is carried in fp32 registers and snapshotted per chunk in the input dtype for the
-parallel kernels (as fla does); the final state and its gradient stay fp32. The state snapshots are
+the running state is carried in fp32 registers and snapshotted per chunk for the parallel kernels:
+in bf16 for bf16 inputs (as fla does), in fp32 for fp16 inputs, because Σ kᵀv (and Σ qᵀdo in
+backward) can pass fp16's largest value 65504 at long N; products with an fp32 snapshot take the
+other operand through fp32 (TF32 tensor cores on the GPU). The final state and its gradient stay fp32. The state snapshots are
 recomputed in backward, so extra memory is O((N / C) · Dk · Dv) per head.
 
 Normalization (``normalize=True``: ``o = q S / (q · z)`` with ``z = Σ k``) is composed in torch on top
@@ -54,10 +56,20 @@ CHUNK_SIZES = (16, 32, 64, 128)
 
 
 @triton.jit
+def _mma_state(a, s, acc, UPCAST: tl.constexpr):
+    """``acc + a @ s`` with ``s`` a state snapshot: fp32 snapshots (fp16 inputs) take ``a`` through fp32."""
+    if s.dtype == tl.float32:
+        acc = tl.dot(a.to(tl.float32), s, acc)
+    else:
+        acc = mma(a, s, acc, UPCAST)
+    return acc
+
+
+@triton.jit
 def _state_fwd_kernel(K, V, H0, HS, HT, skb, skh, skn, skd, svb, svh, svn, svd,
                       H, N, NT, DK, DV, HAS_H0: tl.constexpr,
                       BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, UPCAST: tl.constexpr):
-    """Grid (Dk tiles, Dv tiles, B*H): HS[bh, c] = S_c (input dtype), HT[bh] = S_final (fp32)."""
+    """Grid (Dk tiles, Dv tiles, B*H): HS[bh, c] = S_c (snapshot dtype), HT[bh] = S_final (fp32)."""
     i_k = tl.program_id(0)
     i_v = tl.program_id(1)
     i_bh = tl.program_id(2)
@@ -111,7 +123,7 @@ def _out_fwd_kernel(Q, K, V, HS, O, sqb, sqh, sqn, sqd, skb, skh, skn, skd, svb,
     a = mma(q, kT, tl.zeros((BT, BT), tl.float32), UPCAST)                       # (BT, BT)
     ar = tl.arange(0, BT)
     a = tl.where(ar[:, None] >= ar[None, :], a, 0.0)
-    o = mma(q, s_c, tl.zeros((BT, BV), tl.float32), UPCAST)
+    o = _mma_state(q, s_c, tl.zeros((BT, BV), tl.float32), UPCAST)
     o = mma(a.to(v.dtype), v, o, UPCAST)                                          # (BT, BV) fp32
     tl.store(O + b * sob + h * soh + offs_t[:, None] * son + offs_v[None, :] * sod, o.to(O.dtype.element_ty),
              mask=t_ok[:, None] & v_ok[None, :])
@@ -177,10 +189,10 @@ def _grad_kernel(Q, K, V, DO, HS, DHS, DQ, DK_, DV_, sqb, sqh, sqn, sqd, skb, sk
     lower = ar[:, None] >= ar[None, :]
     a = tl.where(lower, mma(q, tl.trans(k), tl.zeros((BT, BT), tl.float32), UPCAST), 0.0)   # (BT, BT)
     dp = tl.where(lower, mma(do, tl.trans(v), tl.zeros((BT, BT), tl.float32), UPCAST), 0.0)  # (BT, BT)
-    dq = mma(dp.to(k.dtype), k, mma(do, tl.trans(s_c), tl.zeros((BT, BK), tl.float32), UPCAST), UPCAST)
-    dk = mma(tl.trans(dp).to(q.dtype), q, mma(v, tl.trans(ds_c), tl.zeros((BT, BK), tl.float32), UPCAST),
-             UPCAST)
-    dv = mma(tl.trans(a).to(do.dtype), do, mma(k, ds_c, tl.zeros((BT, BV), tl.float32), UPCAST), UPCAST)
+    dq = mma(dp.to(k.dtype), k, _mma_state(do, tl.trans(s_c), tl.zeros((BT, BK), tl.float32), UPCAST), UPCAST)
+    dk = mma(tl.trans(dp).to(q.dtype), q,
+             _mma_state(v, tl.trans(ds_c), tl.zeros((BT, BK), tl.float32), UPCAST), UPCAST)
+    dv = mma(tl.trans(a).to(do.dtype), do, _mma_state(k, ds_c, tl.zeros((BT, BV), tl.float32), UPCAST), UPCAST)
     row = i_bh.to(tl.int64) * N + offs_t
     tl.store(DQ + row[:, None] * DK + offs_k[None, :], dq.to(DQ.dtype.element_ty), mask=tk)
     tl.store(DK_ + row[:, None] * DK + offs_k[None, :], dk.to(DK_.dtype.element_ty), mask=tk)
@@ -210,13 +222,19 @@ def _launcher(kind: str):
     return _TUNED[kind]
 
 
+def snapshot_dtype(dtype: torch.dtype) -> torch.dtype:
+    """dtype of the per-chunk state snapshots: fp32 for fp16 inputs (Σ kᵀv passes fp16's 65504 at long N
+    or large features), the input dtype for bf16 (fp32's range already)."""
+    return torch.float32 if dtype == torch.float16 else dtype
+
+
 def _states(k, v, kv0, chunk_size):
-    """Per-chunk states HS (B*H, NT, Dk, Dv) in the input dtype and the final state (B, H, Dk, Dv) fp32."""
+    """Per-chunk states HS (B*H, NT, Dk, Dv) in :func:`snapshot_dtype` and the final state (B, H, Dk, Dv) fp32."""
     B, H, N, Dk = k.shape
     Dv = v.shape[-1]
     nt = triton.cdiv(N, chunk_size)
     tk, tv = _tiles(block_dim(Dk), block_dim(Dv))
-    hs = torch.empty((B * H, nt, Dk, Dv), device=k.device, dtype=k.dtype)
+    hs = torch.empty((B * H, nt, Dk, Dv), device=k.device, dtype=snapshot_dtype(k.dtype))
     final = torch.empty((B, H, Dk, Dv), device=k.device, dtype=torch.float32)
     h0 = kv0.contiguous() if kv0 is not None else final  # dummy pointer when HAS_H0 is False
     _launcher("state_fwd")[(triton.cdiv(Dk, tk), triton.cdiv(Dv, tv), B * H)](
