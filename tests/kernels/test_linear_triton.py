@@ -189,6 +189,37 @@ def test_fp16_state_snapshots_do_not_overflow(normalize, scales, g_scale):
         assert rel(x, y) <= tol, f"{name}: rel err {rel(x, y):.2e} > {tol}"
 
 
+def _full_size_casts(fn, shape) -> list:
+    """aten::_to_copy calls (dtype casts) on a tensor of ``shape``, seen by torch.profiler on CPU."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        fn()
+    return [e.name for e in prof.events()
+            if e.name == "aten::_to_copy" and e.input_shapes and list(e.input_shapes[0]) == list(shape)]
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", DTYPES, ids=["fp16", "bf16"])
+def test_unnormalized_path_makes_no_fp32_copy_of_k(dtype):
+    """normalize=False: no full-size cast of k (the old ``k32 = k_feat.float()`` showed up here), same outputs.
+
+    Reference: the explicit causal form in float64 (o) and fp32 Σk (final k_sum)."""
+    q, k, v = (t.detach() for t in make(1, 2, 50, 32, 16, dtype, seed=3))
+
+    def run():
+        return linear_attention_triton(q, k, v, normalize=False, chunk_size=16, output_final_state=False)
+
+    assert _full_size_casts(run, k.shape) == []
+    o, _ = run()
+    o2, st = linear_attention_triton(q, k, v, normalize=False, chunk_size=16, output_final_state=True)
+    assert torch.equal(o, o2)
+    zero = LinearAttentionState(torch.zeros(1, 2, 32, 16, dtype=torch.float64, device=DEVICE),
+                                torch.zeros(1, 2, 32, dtype=torch.float64, device=DEVICE))
+    ro, rst = explicit_causal(q.double(), k.double(), v.double(), False, zero)
+    assert rel(o, ro) <= TOL[dtype][0] and rel(st.k_sum, rst.k_sum) <= 1e-6
+
+
 # ------------------------------------------------------------------------------- bad input (anywhere)
 def _t(*shape, dtype=torch.float16, device=DEVICE):
     return torch.zeros(*shape, dtype=dtype, device=device)

@@ -20,13 +20,15 @@ Backward with dS_c = dS_final + Σ_{t >= c} q_t^T do_t (reverse state kernel, fp
 The intra-chunk products run on tensor cores (``tl.dot`` in the input dtype, fp32 accumulation);
 the running state is carried in fp32 registers and snapshotted per chunk for the parallel kernels:
 in bf16 for bf16 inputs (as fla does), in fp32 for fp16 inputs, because Σ kᵀv (and Σ qᵀdo in
-backward) can pass fp16's largest value 65504 at long N; products with an fp32 snapshot take the
-other operand through fp32 (TF32 tensor cores on the GPU). The final state and its gradient stay fp32. The state snapshots are
+backward) can pass fp16's largest value 65504 at long N; products with an fp32 snapshot tile scale
+it by one factor ``m = max(max|s| / 2^14, 1)`` into fp16 range for the tensor cores and
+multiply back (see ``_mma_state``). The final state and its gradient stay fp32. The state snapshots are
 recomputed in backward, so extra memory is O((N / C) · Dk · Dv) per head.
 
 Normalization (``normalize=True``: ``o = q S / (q · z)`` with ``z = Σ k``) is composed in torch on top
-of the kernel's fp32 numerator: ``z`` is a cumulative sum over tokens (O(N · Dk)), and autograd
-differentiates the division. Rows whose normalizer is exactly 0 output zeros (as the reference).
+of the kernel's fp32 numerator: ``z`` is an fp32 cumulative sum over tokens (O(N · Dk)), its last row
+is the final ``k_sum``, and autograd differentiates the division. With ``normalize=False`` no fp32
+copy of k is made (only ``k_sum`` when the final state is asked for, an fp32-accumulating sum). Rows whose normalizer is exactly 0 output zeros (as the reference).
 The streaming state is :class:`~danlu.kernels.linear_attention.reference.LinearAttentionState`
 (``kv`` (B, H, Dk, Dv) and ``k_sum`` (B, H, Dk), fp32).
 """
@@ -57,9 +59,15 @@ CHUNK_SIZES = (16, 32, 64, 128)
 
 @triton.jit
 def _mma_state(a, s, acc, UPCAST: tl.constexpr):
-    """``acc + a @ s`` with ``s`` a state snapshot: fp32 snapshots (fp16 inputs) take ``a`` through fp32."""
+    """``acc + a @ s`` with ``s`` a state snapshot tile.
+
+    An fp32 snapshot (fp16 inputs) is divided by ``m = max(max|s| / 2^14, 1)``, rounded to ``a``'s
+    dtype for the tensor-core product, and the product multiplied back by ``m``: fp16 precision, fp32
+    range, fp16 operands (an fp32/TF32 ``tl.dot`` at D = 128 needs 256 KiB of shared memory in the
+    gradient kernel, over the H100's 227). States below 2^14 take ``m = 1`` (the plain product)."""
     if s.dtype == tl.float32:
-        acc = tl.dot(a.to(tl.float32), s, acc)
+        m = tl.maximum(tl.max(tl.max(tl.abs(s), axis=1), axis=0) / 16384.0, 1.0)
+        acc = acc + mma(a, (s / m).to(a.dtype), tl.zeros(acc.shape, tl.float32), UPCAST) * m
     else:
         acc = mma(a, s, acc, UPCAST)
     return acc
@@ -352,17 +360,20 @@ def linear_attention_triton(q_feat: torch.Tensor, k_feat: torch.Tensor, v: torch
             raise DanluError(f"{_BACKEND}: initial_state is on {s0.kv.device} but q_feat is on {q_feat.device}")
     out_dtype = torch.float32 if normalize else q_feat.dtype
     num, kv = _ChunkLinearAttention.apply(q_feat, k_feat, v, None if s0 is None else s0.kv, chunk_size, out_dtype)
-    k32 = k_feat.float()                                                          # (B, H, N, Dk)
+    k_sum = None
     if normalize:
-        z = torch.cumsum(k32, dim=2)                                              # (B, H, N, Dk) inclusive
+        z = torch.cumsum(k_feat, dim=2, dtype=torch.float32)                     # (B, H, N, Dk) inclusive
         if s0 is not None:
             z = z + s0.k_sum[:, :, None, :]
         den = (q_feat.float() * z).sum(-1)                                        # (B, H, N)
         o = safe_divide(num, den).to(q_feat.dtype)
+        k_sum = z[:, :, -1]                                                       # (B, H, Dk): no second pass
     else:
-        o = num
+        o = num                                                                   # no fp32 pass over k at all
     state = None
     if output_final_state:
-        k_sum = k32.sum(2) if s0 is None else s0.k_sum + k32.sum(2)               # (B, H, Dk)
+        if k_sum is None:  # fp32 accumulation; on CUDA a half/bf16 -> fp32 sum reads k without a copy
+            k_sum = k_feat.sum(2, dtype=torch.float32)
+            k_sum = k_sum if s0 is None else s0.k_sum + k_sum
         state = LinearAttentionState(kv, k_sum)
     return o, state
