@@ -10,11 +10,15 @@ Backends (registry :data:`FLASH_BACKENDS`):
 * ``"auto"``: triton when ``q.is_cuda``, triton imports, ``triton_supports(q, k, v, causal)`` is
   true and no ``mask`` is given; otherwise SDPA (the fastest exact path on CPU: 2.8x the tiled
   reference at (1, 8, 8192, 64) causal fp32) unless a ``mask`` leaves some query row with no key or
-  reference-only ``backend_kwargs`` (``block_q``, ``block_k``) are given; then the reference.
+  reference-only ``backend_kwargs`` (``block_q``, ``block_k``) are given, or ``return_lse=True``,
+  or ``causal_align="bottom_right"`` with ``causal`` and ``Nq != Nk`` (SDPA's ``is_causal`` is
+  top-left and would give NaN rows for Nq > Nk); then the reference.
   Note: ``torch.utils.flop_counter.FlopCounterMode`` does not count torch's fused CPU SDPA; to count
   attention FLOPs on CPU pass ``backend="reference"`` (the att-mha card does).
 
-Fully masked query rows (possible only with ``mask``) produce zeros, never NaN.
+Fully masked query rows (a ``mask``, or bottom-right causal with Nq > Nk) produce zeros, never NaN.
+``return_lse=True`` returns ``(o, lse)`` with the differentiable row log-sum-exp (natural log):
+reference and naive backends (the Triton backend keeps its LSE internal for now and refuses it).
 """
 
 from __future__ import annotations
@@ -26,10 +30,16 @@ import torch
 
 from danlu.errors import DanluError
 from danlu.kernels._checks import check_mask, check_qkv
-from danlu.kernels.flash_attention.reference import flash_attention_reference, softmax_attention_naive
+from danlu.kernels.flash_attention.reference import (
+    CAUSAL_ALIGNS,
+    causal_offset,
+    flash_attention_reference,
+    softmax_attention_naive,
+)
 from danlu.registry import Registry
 
-FLASH_BACKENDS: Registry[Callable[..., torch.Tensor]] = Registry("flash_attention backend")
+Output = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+FLASH_BACKENDS: Registry[Callable[..., Output]] = Registry("flash_attention backend")
 
 
 def _load_triton() -> tuple[Callable[..., torch.Tensor], Callable[..., bool]] | None:
@@ -42,12 +52,15 @@ def _load_triton() -> tuple[Callable[..., torch.Tensor], Callable[..., bool]] | 
 
 
 @FLASH_BACKENDS.register("reference")
-def _reference(q, k, v, causal: bool, scale: float, mask: torch.Tensor | None, **kw: Any) -> torch.Tensor:
-    return flash_attention_reference(q, k, v, causal=causal, scale=scale, mask=mask, **kw)
+def _reference(q, k, v, causal: bool, scale: float, mask: torch.Tensor | None, *, return_lse: bool = False,
+               causal_align: str = "top_left", **kw: Any) -> Output:
+    return flash_attention_reference(q, k, v, causal=causal, scale=scale, mask=mask, return_lse=return_lse,
+                                     causal_align=causal_align, **kw)
 
 
 @FLASH_BACKENDS.register("triton")
-def _triton(q, k, v, causal: bool, scale: float, mask: torch.Tensor | None, **kw: Any) -> torch.Tensor:
+def _triton(q, k, v, causal: bool, scale: float, mask: torch.Tensor | None, *, return_lse: bool = False,
+            causal_align: str = "top_left", **kw: Any) -> torch.Tensor:
     loaded = _load_triton()
     if loaded is None:
         raise DanluError("flash_attention: backend 'triton' is unavailable (danlu.kernels.flash_attention.triton "
@@ -56,19 +69,31 @@ def _triton(q, k, v, causal: bool, scale: float, mask: torch.Tensor | None, **kw
         raise DanluError(f"flash_attention: backend 'triton' needs CUDA tensors, got q on {q.device}")
     if mask is not None:
         raise DanluError("flash_attention: backend 'triton' takes no mask; use backend='reference' for masks")
+    if return_lse:
+        raise DanluError("flash_attention: backend 'triton' does not return the LSE yet; use backend='reference' "
+                         "or 'auto' with return_lse=True")
     fn, _ = loaded
     return fn(q, k, v, causal, scale)
 
 
 @FLASH_BACKENDS.register("naive")
-def _naive(q, k, v, causal: bool, scale: float, mask: torch.Tensor | None, **kw: Any) -> torch.Tensor:
-    return softmax_attention_naive(q, k, v, causal=causal, scale=scale, mask=mask)
+def _naive(q, k, v, causal: bool, scale: float, mask: torch.Tensor | None, *, return_lse: bool = False,
+           causal_align: str = "top_left", **kw: Any) -> Output:
+    return softmax_attention_naive(q, k, v, causal=causal, scale=scale, mask=mask, return_lse=return_lse,
+                                   causal_align=causal_align)
 
 
 @FLASH_BACKENDS.register("sdpa")
-def _sdpa(q, k, v, causal: bool, scale: float, mask: torch.Tensor | None, **kw: Any) -> torch.Tensor:
+def _sdpa(q, k, v, causal: bool, scale: float, mask: torch.Tensor | None, *, return_lse: bool = False,
+          causal_align: str = "top_left", **kw: Any) -> torch.Tensor:
     if kw:
         raise DanluError(f"flash_attention: backend 'sdpa' takes no extra arguments, got {sorted(kw)}")
+    if return_lse:
+        raise DanluError("flash_attention: backend 'sdpa' cannot return the LSE; use backend='reference'")
+    offset = causal_offset(causal_align, q.shape[2], k.shape[2]) if causal else 0
+    if offset != 0:  # SDPA's is_causal is top-left: pass the shifted causal mask instead (NaN on dead rows)
+        keep = torch.ones(q.shape[2], k.shape[2], dtype=torch.bool, device=q.device).tril(offset)
+        mask, causal = (keep if mask is None else keep & mask), False
     return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
                                                             scale=scale)
 
@@ -79,8 +104,12 @@ def _has_dead_rows(mask: torch.Tensor) -> bool:
 
 
 def _auto_backend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool,
-                  mask: torch.Tensor | None, backend_kwargs: dict[str, Any]) -> str:
-    """The backend "auto" picks (see the module docstring); tested in tests/kernels/test_flash_auto.py."""
+                  mask: torch.Tensor | None, backend_kwargs: dict[str, Any], *, return_lse: bool = False,
+                  causal_align: str = "top_left") -> str:
+    """The backend "auto" picks (see the module docstring); tested in tests/kernels/test_flash_auto.py
+    and tests/kernels/test_flash_features.py."""
+    if return_lse or (causal and causal_offset(causal_align, q.shape[2], k.shape[2]) != 0):
+        return "reference"
     if q.is_cuda and mask is None and not backend_kwargs:
         loaded = _load_triton()
         if loaded is not None and loaded[1](q, k, v, causal):
@@ -94,21 +123,28 @@ def _auto_backend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: boo
 
 def flash_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
                     scale: float | None = None, backend: str = "auto", *, mask: torch.Tensor | None = None,
-                    **backend_kwargs: Any) -> torch.Tensor:
+                    return_lse: bool = False, causal_align: str = "top_left",
+                    **backend_kwargs: Any) -> Output:
     """Exact softmax attention, FlashAttention style (arXiv:2205.14135, 2307.08691).
 
     Args:
         q: (B, H, Nq, D) queries.
         k: (B, H, Nk, D) keys.
         v: (B, H, Nk, Dv) values.
-        causal: mask key j > query i (top-left aligned, as SDPA's ``is_causal``).
+        causal: mask key j > query i + offset (``causal_align`` sets the offset).
         scale: score scale; ``None`` means ``D ** -0.5``.
         backend: ``"auto"``, ``"reference"``, ``"triton"``, ``"sdpa"`` or ``"naive"`` (the O(N²) textbook form).
         mask: optional bool keep-mask broadcastable to (B, H, Nq, Nk) (True = attend).
+        return_lse: also return the row log-sum-exp of the scaled, masked scores (B, H, Nq), natural
+            log, ``-inf`` on rows with no key; differentiable (reference and naive backends).
+        causal_align: ``"top_left"`` (SDPA: query i sees keys j <= i) or ``"bottom_right"``
+            (FlashAttention-2: j <= i + Nk - Nq, the last query sees every key); only matters when
+            ``causal`` and Nq != Nk.
         backend_kwargs: passed to the backend (e.g. ``block_q``, ``block_k`` for the reference).
 
     Returns:
-        (B, H, Nq, Dv) attention output; rows with every key masked are zeros.
+        (B, H, Nq, Dv) attention output, or ``(o, lse)`` with ``return_lse``; rows with every key
+        masked are zeros.
 
     Raises:
         DanluError: mismatched shapes/dtypes/devices (naming both shapes), a bad mask, an unknown
@@ -116,10 +152,13 @@ def flash_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: b
     """
     check_qkv(q, k, v, where="flash_attention")
     check_mask(mask, q, k, where="flash_attention")
+    causal_offset(causal_align, q.shape[2], k.shape[2])  # validates the name for every backend
     if scale is None:
         scale = q.shape[-1] ** -0.5
-    name = _auto_backend(q, k, v, causal, mask, backend_kwargs) if backend == "auto" else backend
-    return FLASH_BACKENDS.get(name)(q, k, v, bool(causal), float(scale), mask, **backend_kwargs)
+    name = (_auto_backend(q, k, v, causal, mask, backend_kwargs, return_lse=return_lse, causal_align=causal_align)
+            if backend == "auto" else backend)
+    return FLASH_BACKENDS.get(name)(q, k, v, bool(causal), float(scale), mask, return_lse=bool(return_lse),
+                                    causal_align=causal_align, **backend_kwargs)
 
 
-__all__ = ["FLASH_BACKENDS", "flash_attention", "flash_attention_reference", "softmax_attention_naive"]
+__all__ = ["CAUSAL_ALIGNS", "FLASH_BACKENDS", "flash_attention", "flash_attention_reference", "softmax_attention_naive"]

@@ -17,7 +17,11 @@ Backward (FlashAttention-2, Alg. 2): ``D = rowsum(dO * O)``; per tile recompute
 ``dK += dS^T Q * scale``. No (Nq, Nk) tensor is ever allocated, forward or backward.
 
 Conventions (as torch.nn.functional.scaled_dot_product_attention):
-    * ``causal=True`` masks key ``j > i`` for query ``i`` (top-left aligned, like SDPA's ``is_causal``).
+    * ``causal=True`` masks key ``j > i + offset`` for query ``i``; ``causal_align="top_left"``
+      (default, SDPA's ``is_causal``) is ``offset = 0``, ``"bottom_right"`` (FlashAttention-2 for
+      ``Nq != Nk``: the last query sees every key) is ``offset = Nk - Nq`` (:data:`CAUSAL_ALIGNS`).
+    * ``return_lse=True`` also returns the row log-sum-exp ``LSE_i = log Σ_j exp(S_ij)`` (natural log,
+      fp32 or wider, (B, H, Nq)); it is differentiable: ``dS += P * dLSE`` in the backward.
     * ``mask`` (optional) is a bool keep-mask broadcastable to (B, H, Nq, Nk); it is sliced per tile,
       and tiles with no kept entry are skipped (block-sparse attention costs what its density costs).
     * Fully masked query rows (every key masked) output **zeros** with zero gradient, never NaN;
@@ -27,10 +31,27 @@ Conventions (as torch.nn.functional.scaled_dot_product_attention):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
+
+from danlu.errors import DanluError
 
 DEFAULT_BLOCK_Q = 128
 DEFAULT_BLOCK_K = 128
+
+#: causal alignment name -> diagonal offset ``f(Nq, Nk)``: query i sees keys j <= i + offset.
+CAUSAL_ALIGNS: dict[str, Callable[[int, int], int]] = {
+    "top_left": lambda nq, nk: 0,
+    "bottom_right": lambda nq, nk: nk - nq,
+}
+
+
+def causal_offset(causal_align: str, nq: int, nk: int, where: str = "flash_attention") -> int:
+    """The diagonal offset of ``causal_align`` for (Nq, Nk); a clear error for an unknown name."""
+    if causal_align not in CAUSAL_ALIGNS:
+        raise DanluError(f"{where}: causal_align must be one of {sorted(CAUSAL_ALIGNS)}, got {causal_align!r}")
+    return CAUSAL_ALIGNS[causal_align](nq, nk)
 
 
 def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -38,12 +59,12 @@ def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def _tile_scores(qi: torch.Tensor, kj: torch.Tensor, scale: float, i0: int, j0: int, causal: bool,
-                 mask: torch.Tensor | None) -> torch.Tensor:
+                 mask: torch.Tensor | None, offset: int = 0) -> torch.Tensor:
     """Scores of one tile with causal / user masks applied as -inf: (B, H, bq, bk)."""
     s = torch.matmul(qi, kj.transpose(-1, -2)) * scale  # (B, H, bq, bk)
     bq, bk = s.shape[-2], s.shape[-1]
-    if causal and j0 + bk - 1 > i0:  # tile crosses the diagonal
-        rows = torch.arange(i0, i0 + bq, device=s.device)[:, None]
+    if causal and j0 + bk - 1 > i0 + offset:  # tile crosses the diagonal
+        rows = torch.arange(i0 + offset, i0 + offset + bq, device=s.device)[:, None]
         cols = torch.arange(j0, j0 + bk, device=s.device)[None, :]
         s = s.masked_fill(cols > rows, float("-inf"))
     if mask is not None:
@@ -51,15 +72,17 @@ def _tile_scores(qi: torch.Tensor, kj: torch.Tensor, scale: float, i0: int, j0: 
     return s
 
 
-def _key_end(causal: bool, i1: int, nk: int) -> int:
+def _key_end(causal: bool, i1: int, nk: int, offset: int = 0) -> int:
     """Exclusive end of the keys a query block ending at row ``i1`` can see."""
-    return min(nk, i1) if causal else nk
+    return max(0, min(nk, i1 + offset)) if causal else nk
 
 
 def flash_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float,
                   mask: torch.Tensor | None = None, block_q: int = DEFAULT_BLOCK_Q,
-                  block_k: int = DEFAULT_BLOCK_K) -> tuple[torch.Tensor, torch.Tensor]:
-    """Tiled forward. q (B, H, Nq, D), k (B, H, Nk, D), v (B, H, Nk, Dv) -> (o (B, H, Nq, Dv), lse (B, H, Nq))."""
+                  block_k: int = DEFAULT_BLOCK_K, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tiled forward. q (B, H, Nq, D), k (B, H, Nk, D), v (B, H, Nk, Dv) -> (o (B, H, Nq, Dv), lse (B, H, Nq)).
+
+    ``offset``: causal diagonal offset (query i sees keys j <= i + offset)."""
     b, h, nq, _ = q.shape
     nk, dv = k.shape[2], v.shape[-1]
     acc_t = _acc_dtype(q.dtype)
@@ -73,11 +96,11 @@ def flash_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: boo
         m = torch.full((b, h, i1 - i0, 1), float("-inf"), dtype=acc_t, device=q.device)
         l = torch.zeros(b, h, i1 - i0, 1, dtype=acc_t, device=q.device)
         acc = torch.zeros(b, h, i1 - i0, dv, dtype=acc_t, device=q.device)      # (B, H, bq, Dv)
-        for j0 in range(0, _key_end(causal, i1, nk), block_k):
+        for j0 in range(0, _key_end(causal, i1, nk, offset), block_k):
             j1 = min(j0 + block_k, nk)
             if mask is not None and not mask[..., i0:i1, j0:j1].any():
                 continue                                                           # empty tile: sparse saving
-            s = _tile_scores(qi, k[:, :, j0:j1].to(acc_t), scale, i0, j0, causal, mask)  # (B, H, bq, bk)
+            s = _tile_scores(qi, k[:, :, j0:j1].to(acc_t), scale, i0, j0, causal, mask, offset)  # (B,H,bq,bk)
             m_new = torch.maximum(m, s.amax(-1, keepdim=True))
             m_safe = torch.where(torch.isinf(m_new), torch.zeros_like(m_new), m_new)  # rows with no key yet
             p = torch.exp(s - m_safe)                                              # (B, H, bq, bk)
@@ -93,9 +116,11 @@ def flash_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: boo
 
 def flash_backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.Tensor,
                    lse: torch.Tensor, causal: bool, scale: float, mask: torch.Tensor | None = None,
-                   block_q: int = DEFAULT_BLOCK_Q, block_k: int = DEFAULT_BLOCK_K,
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Tiled backward recomputing each probability tile from the saved LSE -> (dq, dk, dv)."""
+                   block_q: int = DEFAULT_BLOCK_Q, block_k: int = DEFAULT_BLOCK_K, offset: int = 0,
+                   dlse: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Tiled backward recomputing each probability tile from the saved LSE -> (dq, dk, dv).
+
+    ``dlse`` (B, H, Nq): gradient of the returned LSE, if any (``dS = P * (dP - D + dLSE)``)."""
     b, h, nq, _ = q.shape
     nk = k.shape[2]
     acc_t = _acc_dtype(q.dtype)
@@ -103,6 +128,8 @@ def flash_backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.
         mask = mask.expand(b, h, nq, nk)
     do_a = do.to(acc_t)
     delta = (do_a * o.to(acc_t)).sum(-1, keepdim=True)                             # (B, H, Nq, 1)
+    if dlse is not None:
+        delta = delta - dlse.to(acc_t)[..., None]                                  # dLSE_i/dS_ij = P_ij
     lse_safe = torch.where(torch.isinf(lse), torch.zeros_like(lse), lse)[..., None]  # (B, H, Nq, 1)
     dq = torch.zeros(q.shape, dtype=acc_t, device=q.device)
     dk = torch.zeros(k.shape, dtype=acc_t, device=q.device)
@@ -110,13 +137,13 @@ def flash_backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.
     for j0 in range(0, nk, block_k):
         j1 = min(j0 + block_k, nk)
         kj, vj = k[:, :, j0:j1].to(acc_t), v[:, :, j0:j1].to(acc_t)               # (B, H, bk, D)
-        first_q = (j0 // block_q) * block_q if causal else 0                        # earlier blocks see nothing
+        first_q = max(0, ((j0 - offset) // block_q) * block_q) if causal else 0    # earlier blocks see nothing
         for i0 in range(first_q, nq, block_q):
             i1 = min(i0 + block_q, nq)
             if mask is not None and not mask[..., i0:i1, j0:j1].any():
                 continue
             qi = q[:, :, i0:i1].to(acc_t)
-            s = _tile_scores(qi, kj, scale, i0, j0, causal, mask)                   # (B, H, bq, bk)
+            s = _tile_scores(qi, kj, scale, i0, j0, causal, mask, offset)           # (B, H, bq, bk)
             p = torch.exp(s - lse_safe[:, :, i0:i1])                                # masked -> exp(-inf) = 0
             doi = do_a[:, :, i0:i1]
             dv[:, :, j0:j1] += torch.matmul(p.transpose(-1, -2), doi)
@@ -131,49 +158,61 @@ class FlashAttentionFunction(torch.autograd.Function):
     """autograd.Function whose backward recomputes tiles from the saved LSE (no (Nq, Nk) tensor saved)."""
 
     @staticmethod
-    def forward(ctx, q, k, v, causal: bool, scale: float, mask, block_q: int, block_k: int):  # type: ignore[override]
-        o, lse = flash_forward(q, k, v, causal, scale, mask, block_q, block_k)
+    def forward(ctx, q, k, v, causal: bool, scale: float, mask, block_q: int, block_k: int,  # type: ignore[override]
+                offset: int = 0):
+        o, lse = flash_forward(q, k, v, causal, scale, mask, block_q, block_k, offset)
         ctx.save_for_backward(q, k, v, o, lse)
         ctx.mask = mask
-        ctx.args = (causal, scale, block_q, block_k)
-        return o
+        ctx.args = (causal, scale, block_q, block_k, offset)
+        return o, lse
 
     @staticmethod
-    def backward(ctx, do):  # type: ignore[override]
+    def backward(ctx, do, dlse):  # type: ignore[override]
         q, k, v, o, lse = ctx.saved_tensors
-        causal, scale, block_q, block_k = ctx.args
-        dq, dk, dv = flash_backward(do, q, k, v, o, lse, causal, scale, ctx.mask, block_q, block_k)
-        return dq, dk, dv, None, None, None, None, None
+        causal, scale, block_q, block_k, offset = ctx.args
+        dq, dk, dv = flash_backward(do, q, k, v, o, lse, causal, scale, ctx.mask, block_q, block_k, offset, dlse)
+        return dq, dk, dv, None, None, None, None, None, None
 
 
 def flash_attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
                               scale: float | None = None, mask: torch.Tensor | None = None,
-                              block_q: int = DEFAULT_BLOCK_Q, block_k: int = DEFAULT_BLOCK_K) -> torch.Tensor:
+                              block_q: int = DEFAULT_BLOCK_Q, block_k: int = DEFAULT_BLOCK_K, *,
+                              return_lse: bool = False, causal_align: str = "top_left",
+                              ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Exact softmax attention by tiles: q (B, H, Nq, D), k (B, H, Nk, D), v (B, H, Nk, Dv) -> (B, H, Nq, Dv).
 
     Equal to ``torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale)``
     (up to rounding) while holding at most one (block_q, block_k) score tile. ``scale`` defaults to
-    ``D ** -0.5``. Fully masked rows give zeros (SDPA's math path gives NaN there).
+    ``D ** -0.5``. Fully masked rows give zeros (SDPA's math path gives NaN there). With
+    ``return_lse`` returns ``(o, lse)``, lse (B, H, Nq) natural log, ``-inf`` on fully masked rows.
+    ``causal_align``: a name in :data:`CAUSAL_ALIGNS` (matters only when ``causal`` and Nq != Nk).
     """
     if scale is None:
         scale = q.shape[-1] ** -0.5
-    return FlashAttentionFunction.apply(q, k, v, bool(causal), float(scale), mask, int(block_q), int(block_k))
+    offset = causal_offset(causal_align, q.shape[2], k.shape[2]) if causal else 0
+    o, lse = FlashAttentionFunction.apply(q, k, v, bool(causal), float(scale), mask, int(block_q), int(block_k),
+                                          offset)
+    return (o, lse) if return_lse else o
 
 
 def softmax_attention_naive(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
-                            scale: float | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+                            scale: float | None = None, mask: torch.Tensor | None = None, *,
+                            return_lse: bool = False, causal_align: str = "top_left",
+                            ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """The textbook O(Nq·Nk)-memory form ``softmax(QK^T * scale + mask) V`` (the baseline flash is measured against).
 
-    Fully masked rows give zeros, as in :func:`flash_attention_reference`.
+    Fully masked rows give zeros, as in :func:`flash_attention_reference`; ``return_lse`` adds
+    ``torch.logsumexp`` of the masked scores (B, H, Nq); ``causal_align`` as there.
     """
     if scale is None:
         scale = q.shape[-1] ** -0.5
     s = torch.matmul(q, k.transpose(-1, -2)) * scale                             # (B, H, Nq, Nk)
     keep = torch.ones(s.shape[-2:], dtype=torch.bool, device=q.device)
     if causal:
-        keep = torch.tril(keep)
+        keep = torch.tril(keep, diagonal=causal_offset(causal_align, q.shape[2], k.shape[2]))
     if mask is not None:
         keep = keep & mask
     s = s.masked_fill(~keep, float("-inf"))
     p = torch.softmax(s, dim=-1).nan_to_num(0.0)                                  # fully masked rows -> 0
-    return torch.matmul(p, v)
+    o = torch.matmul(p, v)
+    return (o, torch.logsumexp(s, dim=-1)) if return_lse else o
