@@ -152,3 +152,30 @@ def mean_over_seeds(per_seed: list[Tensor], name: str) -> Tensor:
                          f"train for more epochs or seeds, or use a batch_size that divides N")
     total = torch.where(seen, stacked, torch.zeros((), dtype=stacked.dtype)).sum(0)
     return (total / count).float()
+
+
+def tracked_score(name: str, label: str, tracker: Callable[[int], Any], result: Callable[[Any], Tensor],
+                  model_factory: ModelFactory, dataset: TensorDataset, *, epochs: int, seeds: int | Sequence[int],
+                  batch_size: int, device: torch.device | str | None, optimizer: OptimizerFactory | None,
+                  progress: bool, why: str) -> Tensor:
+    """A score recorded during training by a callback (forgetting, AUM), averaged over seeds: (N,).
+
+    ``tracker(n)`` builds the trainer callback for ``n`` examples, ``result(callback)`` reads its
+    per-example values after training; ``why`` says why the score needs ``epochs >= 1``.
+    """
+    from danlu.runtime import resolve_device
+
+    _, y = check_dataset(dataset)
+    check_counts(epochs, batch_size)
+    if epochs < 1:
+        raise DanluError(f"{name} needs epochs >= 1 ({why}), got {epochs}")
+    dev, seeds = resolve_device(device), seed_list(seeds)
+    per_seed = []
+    with progress_bar(label, len(seeds), progress) as advance:
+        for s in seeds:
+            cb = tracker(len(y))
+            train_scorer(model_factory, dataset, seed=s, epochs=epochs, batch_size=batch_size, device=dev,
+                         optimizer=optimizer, callbacks=[cb])
+            per_seed.append(result(cb))
+            advance(1)
+    return mean_over_seeds(per_seed, name)

@@ -18,16 +18,10 @@ from torch import Tensor
 from torch.utils.data import TensorDataset
 
 from danlu.errors import DanluError
-from danlu.runtime import resolve_device
 from danlu.select._train import (
     ModelFactory,
     OptimizerFactory,
-    check_counts,
-    check_dataset,
-    mean_over_seeds,
-    progress_bar,
-    seed_list,
-    train_scorer,
+    tracked_score,
 )
 from danlu.select.spec import register_score
 
@@ -76,17 +70,6 @@ def aum(model_factory: ModelFactory, dataset: TensorDataset, *, epochs: int = 5,
 
     Arguments as :func:`danlu.select.el2n`; ``epochs`` >= 1 (margins are recorded during training).
     """
-    _, y = check_dataset(dataset)
-    check_counts(epochs, batch_size)
-    if epochs < 1:
-        raise DanluError(f"aum needs epochs >= 1 (margins are recorded during training), got {epochs}")
-    dev, seeds = resolve_device(device), seed_list(seeds)
-    per_seed = []
-    with progress_bar("AUM", len(seeds), progress) as advance:
-        for s in seeds:
-            tracker = MarginTracker(len(y))
-            train_scorer(model_factory, dataset, seed=s, epochs=epochs, batch_size=batch_size, device=dev,
-                         optimizer=optimizer, callbacks=[tracker])
-            per_seed.append(tracker.aum())
-            advance(1)
-    return mean_over_seeds(per_seed, "aum")
+    return tracked_score("aum", "AUM", MarginTracker, MarginTracker.aum, model_factory, dataset, epochs=epochs,
+                         seeds=seeds, batch_size=batch_size, device=device, optimizer=optimizer, progress=progress,
+                         why="margins are recorded during training")

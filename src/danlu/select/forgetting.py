@@ -23,16 +23,10 @@ from torch import Tensor
 from torch.utils.data import TensorDataset
 
 from danlu.errors import DanluError
-from danlu.runtime import resolve_device
 from danlu.select._train import (
     ModelFactory,
     OptimizerFactory,
-    check_counts,
-    check_dataset,
-    mean_over_seeds,
-    progress_bar,
-    seed_list,
-    train_scorer,
+    tracked_score,
 )
 from danlu.select.spec import register_score
 
@@ -89,17 +83,6 @@ def forgetting(model_factory: ModelFactory, dataset: TensorDataset, *, epochs: i
     Higher = harder; a seed that never learned an example counts its presentations. Arguments as
     :func:`danlu.select.el2n`; ``epochs`` must be at least 1 (events happen during training).
     """
-    _, y = check_dataset(dataset)
-    check_counts(epochs, batch_size)
-    if epochs < 1:
-        raise DanluError(f"forgetting needs epochs >= 1 (events are counted during training), got {epochs}")
-    dev, seeds = resolve_device(device), seed_list(seeds)
-    per_seed = []
-    with progress_bar("forgetting events", len(seeds), progress) as advance:
-        for s in seeds:
-            tracker = ForgettingTracker(len(y))
-            train_scorer(model_factory, dataset, seed=s, epochs=epochs, batch_size=batch_size, device=dev,
-                         optimizer=optimizer, callbacks=[tracker])
-            per_seed.append(tracker.counts())
-            advance(1)
-    return mean_over_seeds(per_seed, "forgetting")
+    return tracked_score("forgetting", "forgetting events", ForgettingTracker, ForgettingTracker.counts,
+                         model_factory, dataset, epochs=epochs, seeds=seeds, batch_size=batch_size, device=device,
+                         optimizer=optimizer, progress=progress, why="events are counted during training")
