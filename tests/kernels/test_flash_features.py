@@ -134,3 +134,61 @@ def test_causal_align_dispatch_and_bad_name():
     assert _auto_backend(q, k, v, False, None, {}, causal_align="bottom_right") == "sdpa"     # not causal
     with pytest.raises(DanluError, match="causal_align must be one of"):
         flash_attention(q, k, v, causal=True, causal_align="diagonal")
+
+
+# ------------------------------------------------------------------------ grouped-query / multi-query
+def _gqa(hq, hkv, nq=20, nk=44, d=24, seed=5):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(1, h, n, d, generator=g, dtype=torch.float64, requires_grad=True)
+            for h, n in ((hq, nq), (hkv, nk), (hkv, nk))]
+
+
+@pytest.mark.parametrize("backend", ["reference", "naive", "sdpa", "auto"])
+@pytest.mark.parametrize(("hq", "hkv"), [(6, 2), (6, 1), (4, 4)], ids=["gqa", "mqa", "mha"])
+@pytest.mark.parametrize("causal_align", [None, "bottom_right"])
+def test_grouped_query_matches_sdpa_on_repeated_kv(backend, hq, hkv, causal_align):
+    """Reference: SDPA on K/V heads repeated G = Hq / Hkv times (query head h uses K/V head h // G)."""
+    q, k, v = _gqa(hq, hkv)
+    kw = {"block_q": 8, "block_k": 16} if backend == "reference" else {}
+    causal = causal_align is not None
+    align = {"causal_align": causal_align} if causal else {}
+    o = flash_attention(q, k, v, causal=causal, backend=backend, **align, **kw)
+    g = hq // hkv
+    keep = _keep(20, 44, causal, 44 - 20)
+    ref = F.scaled_dot_product_attention(q, k.repeat_interleave(g, 1), v.repeat_interleave(g, 1), attn_mask=keep)
+    torch.testing.assert_close(o, ref, **TIGHT)
+    go = torch.randn_like(o)
+    for name, a, b in zip("qkv", torch.autograd.grad(o, (q, k, v), go), torch.autograd.grad(ref, (q, k, v), go)):
+        torch.testing.assert_close(a, b, **TIGHT, msg=f"d{name}")
+
+
+def test_grouped_query_reference_never_copies_kv():
+    """The tiled reference reads K/V as stored: no op sees a K/V-shaped tensor with Hq heads (or a G axis)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    hq, hkv, nq, nk, d = 6, 2, 20, 44, 24
+    q, k, v = _gqa(hq, hkv, nq, nk, d)
+    key_lens = {nk, 16, nk % 16}                                  # full K and its tiles (query tiles: 8, 4)
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        o, lse = flash_attention(q, k, v, causal=True, backend="reference", return_lse=True, block_q=8, block_k=16)
+        (o.sum() + lse.sum()).backward()
+    bad = []
+    for e in prof.events():
+        for shp in e.input_shapes or []:
+            if (len(shp) == 4 and shp[1] == hq and shp[2] in key_lens and shp[3] == d) or \
+               (len(shp) == 5 and shp[2] == hq // hkv and shp[3] in key_lens and shp[4] == d):
+                bad.append((e.name, shp))
+    assert bad == [], bad[:5]
+    assert not any(e.name == "aten::repeat_interleave" for e in prof.events())
+
+
+def test_grouped_query_bad_heads_clear_error():
+    q, k, v = _gqa(6, 4)
+    with pytest.raises(DanluError, match="Hkv = 4 must divide q heads H = 6"):
+        flash_attention(q, k, v)
+    with pytest.raises(DanluError, match="must divide"):
+        from danlu.kernels.flash_attention import flash_attention_reference
+        flash_attention_reference(q, k, v)
+    q, k, _ = _gqa(6, 2)
+    with pytest.raises(DanluError, match="batch and head dims"):
+        flash_attention(q, k, torch.randn(1, 3, 44, 24, dtype=torch.float64))      # k and v disagree

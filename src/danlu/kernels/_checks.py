@@ -15,12 +15,14 @@ FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, same_qk_dim: bool = True,
-              where: str = "attention") -> None:
+              where: str = "attention", allow_gqa: bool = False) -> None:
     """Check q (B, H, Nq, Dk), k (B, H, Nk, Dk), v (B, H, Nk, Dv): 4-D, same float dtype and device.
 
     Args:
         same_qk_dim: require q and k to share the last dimension (always true for dot products).
         where: the function name used in the message.
+        allow_gqa: accept k, v with ``Hkv`` heads where ``Hkv`` divides q's ``H`` (grouped-query /
+            multi-query attention); k and v must still share (B, Hkv).
 
     Raises:
         DanluError: naming both shapes (or dtypes/devices) that disagree.
@@ -37,7 +39,11 @@ def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, same_qk_dim:
         raise DanluError(f"{where}: q, k, v must share a dtype, got q {q.dtype}, k {k.dtype}, v {v.dtype}")
     if q.device != k.device or q.device != v.device:
         raise DanluError(f"{where}: q, k, v must be on one device, got q {q.device}, k {k.device}, v {v.device}")
-    if q.shape[:2] != k.shape[:2] or k.shape[:2] != v.shape[:2]:
+    if allow_gqa and k.shape[:2] == v.shape[:2] and q.shape[0] == k.shape[0] and k.shape[1] >= 1:
+        if q.shape[1] % k.shape[1] != 0:
+            raise DanluError(f"{where}: k/v heads Hkv = {k.shape[1]} must divide q heads H = {q.shape[1]} "
+                             f"(grouped-query attention): q {tuple(q.shape)}, k {tuple(k.shape)}")
+    elif q.shape[:2] != k.shape[:2] or k.shape[:2] != v.shape[:2]:
         raise DanluError(f"{where}: batch and head dims (B, H) must match: q {tuple(q.shape)}, "
                          f"k {tuple(k.shape)}, v {tuple(v.shape)}")
     if same_qk_dim and q.shape[-1] != k.shape[-1]:

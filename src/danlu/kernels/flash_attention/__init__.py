@@ -16,6 +16,9 @@ Backends (registry :data:`FLASH_BACKENDS`):
   Note: ``torch.utils.flop_counter.FlopCounterMode`` does not count torch's fused CPU SDPA; to count
   attention FLOPs on CPU pass ``backend="reference"`` (the att-mha card does).
 
+Grouped-query / multi-query attention (k, v with Hkv heads, Hkv dividing H): reference (no K/V
+copies), naive (repeats K/V: the textbook form), sdpa (``enable_gqa``); not the Triton backend yet.
+
 Fully masked query rows (a ``mask``, or bottom-right causal with Nq > Nk) produce zeros, never NaN.
 ``return_lse=True`` returns ``(o, lse)`` with the differentiable row log-sum-exp (natural log):
 reference and naive backends (the Triton backend keeps its LSE internal for now and refuses it).
@@ -94,8 +97,9 @@ def _sdpa(q, k, v, causal: bool, scale: float, mask: torch.Tensor | None, *, ret
     if offset != 0:  # SDPA's is_causal is top-left: pass the shifted causal mask instead (NaN on dead rows)
         keep = torch.ones(q.shape[2], k.shape[2], dtype=torch.bool, device=q.device).tril(offset)
         mask, causal = (keep if mask is None else keep & mask), False
+    gqa = {"enable_gqa": True} if q.shape[1] != k.shape[1] else {}
     return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
-                                                            scale=scale)
+                                                            scale=scale, **gqa)
 
 
 def _has_dead_rows(mask: torch.Tensor) -> bool:
@@ -129,8 +133,10 @@ def flash_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: b
 
     Args:
         q: (B, H, Nq, D) queries.
-        k: (B, H, Nk, D) keys.
-        v: (B, H, Nk, Dv) values.
+        k: (B, Hkv, Nk, D) keys; ``Hkv`` divides H (grouped-query attention, arXiv:2305.13245;
+            Hkv = 1: multi-query). Query head h uses K/V head ``h // (H / Hkv)``; the reference
+            backend reads K/V as stored (no repeat); "auto" never takes Triton for Hkv != H yet.
+        v: (B, Hkv, Nk, Dv) values.
         causal: mask key j > query i + offset (``causal_align`` sets the offset).
         scale: score scale; ``None`` means ``D ** -0.5``.
         backend: ``"auto"``, ``"reference"``, ``"triton"``, ``"sdpa"`` or ``"naive"`` (the O(N²) textbook form).
@@ -150,7 +156,7 @@ def flash_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: b
         DanluError: mismatched shapes/dtypes/devices (naming both shapes), a bad mask, an unknown
             or unavailable backend.
     """
-    check_qkv(q, k, v, where="flash_attention")
+    check_qkv(q, k, v, where="flash_attention", allow_gqa=True)
     check_mask(mask, q, k, where="flash_attention")
     causal_offset(causal_align, q.shape[2], k.shape[2])  # validates the name for every backend
     if scale is None:

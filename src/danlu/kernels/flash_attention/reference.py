@@ -36,6 +36,7 @@ from collections.abc import Callable
 import torch
 
 from danlu.errors import DanluError
+from danlu.kernels._checks import check_qkv
 
 DEFAULT_BLOCK_Q = 128
 DEFAULT_BLOCK_K = 128
@@ -58,10 +59,24 @@ def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.promote_types(dtype, torch.float32)
 
 
+def _rows(x: torch.Tensor) -> torch.Tensor:
+    """(B, Hkv, G, b, X) -> (B, Hkv, G*b, X): a query group's rows side by side against one K/V head."""
+    return x.flatten(2, 3)
+
+
+def _unrows(x: torch.Tensor, g: int) -> torch.Tensor:
+    """(B, Hkv, G*b, X) -> (B, Hkv, G, b, X), the inverse view of :func:`_rows`."""
+    return x.unflatten(2, (g, x.shape[2] // g))
+
+
 def _tile_scores(qi: torch.Tensor, kj: torch.Tensor, scale: float, i0: int, j0: int, causal: bool,
                  mask: torch.Tensor | None, offset: int = 0) -> torch.Tensor:
-    """Scores of one tile with causal / user masks applied as -inf: (B, H, bq, bk)."""
-    s = torch.matmul(qi, kj.transpose(-1, -2)) * scale  # (B, H, bq, bk)
+    """Scores of one tile with causal / user masks applied as -inf.
+
+    qi (B, Hkv, G, bq, D) and kj (B, Hkv, bk, D) -> (B, Hkv, G, bq, bk): the G query heads that share
+    a K/V head are stacked as rows, so K is used as stored (never repeated)."""
+    g = qi.shape[2]
+    s = _unrows(torch.matmul(_rows(qi), kj.transpose(-1, -2)), g) * scale    # (B, Hkv, G, bq, bk)
     bq, bk = s.shape[-2], s.shape[-1]
     if causal and j0 + bk - 1 > i0 + offset:  # tile crosses the diagonal
         rows = torch.arange(i0 + offset, i0 + offset + bq, device=s.device)[:, None]
@@ -77,40 +92,50 @@ def _key_end(causal: bool, i1: int, nk: int, offset: int = 0) -> int:
     return max(0, min(nk, i1 + offset)) if causal else nk
 
 
+def _groups(q: torch.Tensor, k: torch.Tensor) -> tuple[int, int]:
+    """(Hkv, G): K/V heads and query heads per K/V head (grouped-query attention; G = 1 for MHA)."""
+    return k.shape[1], q.shape[1] // k.shape[1]
+
+
 def flash_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float,
                   mask: torch.Tensor | None = None, block_q: int = DEFAULT_BLOCK_Q,
                   block_k: int = DEFAULT_BLOCK_K, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Tiled forward. q (B, H, Nq, D), k (B, H, Nk, D), v (B, H, Nk, Dv) -> (o (B, H, Nq, Dv), lse (B, H, Nq)).
+    """Tiled forward. q (B, Hq, Nq, D), k (B, Hkv, Nk, D), v (B, Hkv, Nk, Dv) -> (o (B, Hq, Nq, Dv), lse (B, Hq, Nq)).
 
-    ``offset``: causal diagonal offset (query i sees keys j <= i + offset)."""
+    Hkv divides Hq: query head ``h`` uses K/V head ``h // (Hq / Hkv)`` (grouped-query attention,
+    Ainslie et al., arXiv:2305.13245; Hkv = 1 is multi-query attention). ``offset``: causal diagonal
+    offset (query i sees keys j <= i + offset)."""
     b, h, nq, _ = q.shape
     nk, dv = k.shape[2], v.shape[-1]
+    hkv, g = _groups(q, k)
     acc_t = _acc_dtype(q.dtype)
     if mask is not None:
-        mask = mask.expand(b, h, nq, nk)  # a view: no copy
+        mask = mask.expand(b, h, nq, nk).unflatten(1, (hkv, g))  # views: no copy
+    q5 = q.unflatten(1, (hkv, g))                                                  # (B, Hkv, G, Nq, D) view
     out = torch.empty(b, h, nq, dv, dtype=q.dtype, device=q.device)
     lse = torch.empty(b, h, nq, dtype=acc_t, device=q.device)
+    out5, lse5 = out.unflatten(1, (hkv, g)), lse.unflatten(1, (hkv, g))
     for i0 in range(0, nq, block_q):
         i1 = min(i0 + block_q, nq)
-        qi = q[:, :, i0:i1].to(acc_t)                                             # (B, H, bq, D)
-        m = torch.full((b, h, i1 - i0, 1), float("-inf"), dtype=acc_t, device=q.device)
-        l = torch.zeros(b, h, i1 - i0, 1, dtype=acc_t, device=q.device)
-        acc = torch.zeros(b, h, i1 - i0, dv, dtype=acc_t, device=q.device)      # (B, H, bq, Dv)
+        qi = q5[..., i0:i1, :].to(acc_t)                                          # (B, Hkv, G, bq, D)
+        m = torch.full((b, hkv, g, i1 - i0, 1), float("-inf"), dtype=acc_t, device=q.device)
+        l = torch.zeros(b, hkv, g, i1 - i0, 1, dtype=acc_t, device=q.device)
+        acc = torch.zeros(b, hkv, g, i1 - i0, dv, dtype=acc_t, device=q.device)  # (B, Hkv, G, bq, Dv)
         for j0 in range(0, _key_end(causal, i1, nk, offset), block_k):
             j1 = min(j0 + block_k, nk)
             if mask is not None and not mask[..., i0:i1, j0:j1].any():
                 continue                                                           # empty tile: sparse saving
-            s = _tile_scores(qi, k[:, :, j0:j1].to(acc_t), scale, i0, j0, causal, mask, offset)  # (B,H,bq,bk)
+            s = _tile_scores(qi, k[:, :, j0:j1].to(acc_t), scale, i0, j0, causal, mask, offset)
             m_new = torch.maximum(m, s.amax(-1, keepdim=True))
             m_safe = torch.where(torch.isinf(m_new), torch.zeros_like(m_new), m_new)  # rows with no key yet
-            p = torch.exp(s - m_safe)                                              # (B, H, bq, bk)
+            p = torch.exp(s - m_safe)                                              # (B, Hkv, G, bq, bk)
             alpha = torch.exp(m - m_safe)
             l = l * alpha + p.sum(-1, keepdim=True)
-            acc = acc * alpha + torch.matmul(p, v[:, :, j0:j1].to(acc_t))
+            acc = acc * alpha + _unrows(torch.matmul(_rows(p), v[:, :, j0:j1].to(acc_t)), g)
             m = m_new
         empty = l == 0                                                             # fully masked rows
-        out[:, :, i0:i1] = torch.where(empty, torch.zeros_like(acc), acc / torch.where(empty, 1.0, l)).to(q.dtype)
-        lse[:, :, i0:i1] = torch.where(empty, float("-inf"), m + torch.log(torch.where(empty, 1.0, l)))[..., 0]
+        out5[..., i0:i1, :] = torch.where(empty, torch.zeros_like(acc), acc / torch.where(empty, 1.0, l)).to(q.dtype)
+        lse5[..., i0:i1] = torch.where(empty, float("-inf"), m + torch.log(torch.where(empty, 1.0, l)))[..., 0]
     return out, lse
 
 
@@ -120,37 +145,43 @@ def flash_backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.
                    dlse: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Tiled backward recomputing each probability tile from the saved LSE -> (dq, dk, dv).
 
-    ``dlse`` (B, H, Nq): gradient of the returned LSE, if any (``dS = P * (dP - D + dLSE)``)."""
+    Grouped-query heads as in :func:`flash_forward`: dK and dV of a K/V head sum over its G query
+    heads inside one matmul. ``dlse`` (B, Hq, Nq): gradient of the returned LSE, if any
+    (``dS = P * (dP - D + dLSE)``)."""
     b, h, nq, _ = q.shape
     nk = k.shape[2]
+    hkv, g = _groups(q, k)
     acc_t = _acc_dtype(q.dtype)
     if mask is not None:
-        mask = mask.expand(b, h, nq, nk)
+        mask = mask.expand(b, h, nq, nk).unflatten(1, (hkv, g))
     do_a = do.to(acc_t)
-    delta = (do_a * o.to(acc_t)).sum(-1, keepdim=True)                             # (B, H, Nq, 1)
+    delta = (do_a * o.to(acc_t)).sum(-1, keepdim=True)                             # (B, Hq, Nq, 1)
     if dlse is not None:
         delta = delta - dlse.to(acc_t)[..., None]                                  # dLSE_i/dS_ij = P_ij
-    lse_safe = torch.where(torch.isinf(lse), torch.zeros_like(lse), lse)[..., None]  # (B, H, Nq, 1)
+    lse_safe = torch.where(torch.isinf(lse), torch.zeros_like(lse), lse)[..., None]  # (B, Hq, Nq, 1)
+    q5, do5 = q.unflatten(1, (hkv, g)), do_a.unflatten(1, (hkv, g))              # (B, Hkv, G, Nq, *) views
+    delta5, lse5 = delta.unflatten(1, (hkv, g)), lse_safe.unflatten(1, (hkv, g))
     dq = torch.zeros(q.shape, dtype=acc_t, device=q.device)
+    dq5 = dq.unflatten(1, (hkv, g))
     dk = torch.zeros(k.shape, dtype=acc_t, device=q.device)
     dv = torch.zeros(v.shape, dtype=acc_t, device=q.device)
     for j0 in range(0, nk, block_k):
         j1 = min(j0 + block_k, nk)
-        kj, vj = k[:, :, j0:j1].to(acc_t), v[:, :, j0:j1].to(acc_t)               # (B, H, bk, D)
+        kj, vj = k[:, :, j0:j1].to(acc_t), v[:, :, j0:j1].to(acc_t)               # (B, Hkv, bk, D)
         first_q = max(0, ((j0 - offset) // block_q) * block_q) if causal else 0    # earlier blocks see nothing
         for i0 in range(first_q, nq, block_q):
             i1 = min(i0 + block_q, nq)
             if mask is not None and not mask[..., i0:i1, j0:j1].any():
                 continue
-            qi = q[:, :, i0:i1].to(acc_t)
-            s = _tile_scores(qi, kj, scale, i0, j0, causal, mask, offset)           # (B, H, bq, bk)
-            p = torch.exp(s - lse_safe[:, :, i0:i1])                                # masked -> exp(-inf) = 0
-            doi = do_a[:, :, i0:i1]
+            qi = q5[..., i0:i1, :].to(acc_t)                                      # (B, Hkv, G, bq, D)
+            s = _tile_scores(qi, kj, scale, i0, j0, causal, mask, offset)           # (B, Hkv, G, bq, bk)
+            p = _rows(torch.exp(s - lse5[..., i0:i1, :]))                           # (B, Hkv, G*bq, bk)
+            doi = _rows(do5[..., i0:i1, :])                                         # (B, Hkv, G*bq, Dv)
             dv[:, :, j0:j1] += torch.matmul(p.transpose(-1, -2), doi)
-            dp = torch.matmul(doi, vj.transpose(-1, -2))                            # (B, H, bq, bk)
-            ds = p * (dp - delta[:, :, i0:i1])
-            dq[:, :, i0:i1] += torch.matmul(ds, kj) * scale
-            dk[:, :, j0:j1] += torch.matmul(ds.transpose(-1, -2), qi) * scale
+            dp = torch.matmul(doi, vj.transpose(-1, -2))                            # (B, Hkv, G*bq, bk)
+            ds = p * (dp - _rows(delta5[..., i0:i1, :]))
+            dq5[..., i0:i1, :] += _unrows(torch.matmul(ds, kj), g) * scale
+            dk[:, :, j0:j1] += torch.matmul(ds.transpose(-1, -2), _rows(qi)) * scale
     return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype)
 
 
@@ -179,7 +210,9 @@ def flash_attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                               block_q: int = DEFAULT_BLOCK_Q, block_k: int = DEFAULT_BLOCK_K, *,
                               return_lse: bool = False, causal_align: str = "top_left",
                               ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """Exact softmax attention by tiles: q (B, H, Nq, D), k (B, H, Nk, D), v (B, H, Nk, Dv) -> (B, H, Nq, Dv).
+    """Exact softmax attention by tiles: q (B, H, Nq, D), k (B, Hkv, Nk, D), v (B, Hkv, Nk, Dv) -> (B, H, Nq, Dv).
+
+    ``Hkv`` divides H (grouped-query attention; see :func:`flash_forward`), K/V never repeated.
 
     Equal to ``torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale)``
     (up to rounding) while holding at most one (block_q, block_k) score tile. ``scale`` defaults to
@@ -187,6 +220,7 @@ def flash_attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     ``return_lse`` returns ``(o, lse)``, lse (B, H, Nq) natural log, ``-inf`` on fully masked rows.
     ``causal_align``: a name in :data:`CAUSAL_ALIGNS` (matters only when ``causal`` and Nq != Nk).
     """
+    check_qkv(q, k, v, where="flash_attention_reference", allow_gqa=True)
     if scale is None:
         scale = q.shape[-1] ** -0.5
     offset = causal_offset(causal_align, q.shape[2], k.shape[2]) if causal else 0
@@ -206,6 +240,9 @@ def softmax_attention_naive(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, c
     """
     if scale is None:
         scale = q.shape[-1] ** -0.5
+    if k.shape[1] != q.shape[1]:  # grouped-query: the textbook form repeats each K/V head G times
+        g = q.shape[1] // k.shape[1]
+        k, v = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)
     s = torch.matmul(q, k.transpose(-1, -2)) * scale                             # (B, H, Nq, Nk)
     keep = torch.ones(s.shape[-2:], dtype=torch.bool, device=q.device)
     if causal:
