@@ -109,6 +109,30 @@ def test_fp32_accumulation(dtype):
 
 
 @needs_kernels
+@pytest.mark.parametrize("dtype", DTYPES, ids=["fp16", "bf16"])
+@pytest.mark.parametrize(("nq", "nk", "causal"), [(63, 63, True), (37, 100, False)])
+def test_return_lse_with_gradients(nq, nk, causal, dtype):
+    """o and the natural-log LSE vs the float64 reference (itself tested vs torch.logsumexp), and grads of
+    a loss on both (dLSE enters the Triton backward through delta). LSE: absolute error (it is O(log N))."""
+    q, k, v = make(1, 2, nq, nk, 32, dtype, seed=11)
+    g = torch.Generator().manual_seed(12)
+    go, gl = torch.randn(1, 2, nq, 32, generator=g).to(DEVICE), torch.randn(1, 2, nq, generator=g).to(DEVICE)
+    o, lse = flash_attention_triton(q, k, v, causal, None, return_lse=True)
+    assert lse.dtype == torch.float32 and lse.shape == (1, 2, nq)
+    got = [o, *torch.autograd.grad((o.double() * go).sum() + (lse.double() * gl).sum(), (q, k, v))]
+    ins = [t.detach().double().requires_grad_() for t in (q, k, v)]
+    ro, rlse = flash_attention(*ins, causal=causal, backend="reference", return_lse=True)
+    ref = [ro, *torch.autograd.grad((ro * go.double()).sum() + (rlse * gl.double()).sum(), ins)]
+    tol_o, tol_g = TOL[dtype]
+    assert (lse.double() - rlse).abs().max().item() <= 1e-4
+    assert rel(got[0], ref[0]) <= tol_o
+    for name, x, y in zip("qkv", got[1:], ref[1:]):
+        assert rel(x, y) <= tol_g, f"d{name} rel err {rel(x, y):.2e} > {tol_g}"
+    if q.is_cuda:  # the dispatcher's triton backend needs CUDA (the interpreter runs the function directly)
+        assert torch.equal(flash_attention(q, k, v, causal=causal, return_lse=True)[0], o)
+
+
+@needs_kernels
 def test_matches_danlu_reference_backend():
     q, k, v = make(1, 2, 70, 70, 32, torch.float16, seed=5)
     do = torch.randn(1, 2, 70, 32, generator=torch.Generator().manual_seed(6)).to(DEVICE, torch.float16)

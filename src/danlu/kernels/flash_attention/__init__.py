@@ -10,9 +10,10 @@ Backends (registry :data:`FLASH_BACKENDS`):
 * ``"auto"``: triton when ``q.is_cuda``, triton imports, ``triton_supports(q, k, v, causal)`` is
   true and no ``mask`` is given; otherwise SDPA (the fastest exact path on CPU: 2.8x the tiled
   reference at (1, 8, 8192, 64) causal fp32) unless a ``mask`` leaves some query row with no key or
-  reference-only ``backend_kwargs`` (``block_q``, ``block_k``) are given, or ``return_lse=True``,
-  or ``causal_align="bottom_right"`` with ``causal`` and ``Nq != Nk`` (SDPA's ``is_causal`` is
-  top-left and would give NaN rows for Nq > Nk); then the reference.
+  reference-only ``backend_kwargs`` (``block_q``, ``block_k``) are given, or ``return_lse=True``
+  (SDPA does not return it); then the reference. ``causal_align="bottom_right"`` with ``causal`` and
+  ``Nq != Nk`` always takes the reference (SDPA's ``is_causal`` is top-left and would give NaN rows
+  for Nq > Nk; Triton's causal needs Nq == Nk).
   Note: ``torch.utils.flop_counter.FlopCounterMode`` does not count torch's fused CPU SDPA; to count
   attention FLOPs on CPU pass ``backend="reference"`` (the att-mha card does).
 
@@ -21,7 +22,7 @@ copies), naive (repeats K/V: the textbook form), sdpa (``enable_gqa``); not the 
 
 Fully masked query rows (a ``mask``, or bottom-right causal with Nq > Nk) produce zeros, never NaN.
 ``return_lse=True`` returns ``(o, lse)`` with the differentiable row log-sum-exp (natural log):
-reference and naive backends (the Triton backend keeps its LSE internal for now and refuses it).
+reference, naive and Triton backends (SDPA refuses it).
 """
 
 from __future__ import annotations
@@ -72,11 +73,8 @@ def _triton(q, k, v, causal: bool, scale: float, mask: torch.Tensor | None, *, r
         raise DanluError(f"flash_attention: backend 'triton' needs CUDA tensors, got q on {q.device}")
     if mask is not None:
         raise DanluError("flash_attention: backend 'triton' takes no mask; use backend='reference' for masks")
-    if return_lse:
-        raise DanluError("flash_attention: backend 'triton' does not return the LSE yet; use backend='reference' "
-                         "or 'auto' with return_lse=True")
     fn, _ = loaded
-    return fn(q, k, v, causal, scale)
+    return fn(q, k, v, causal, scale, return_lse=return_lse)
 
 
 @FLASH_BACKENDS.register("naive")
@@ -112,13 +110,13 @@ def _auto_backend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: boo
                   causal_align: str = "top_left") -> str:
     """The backend "auto" picks (see the module docstring); tested in tests/kernels/test_flash_auto.py
     and tests/kernels/test_flash_features.py."""
-    if return_lse or (causal and causal_offset(causal_align, q.shape[2], k.shape[2]) != 0):
+    if causal and causal_offset(causal_align, q.shape[2], k.shape[2]) != 0:
         return "reference"
     if q.is_cuda and mask is None and not backend_kwargs:
         loaded = _load_triton()
         if loaded is not None and loaded[1](q, k, v, causal):
             return "triton"
-    if backend_kwargs:
+    if backend_kwargs or return_lse:
         return "reference"
     if mask is not None and (causal or _has_dead_rows(mask)):
         return "reference"  # SDPA takes a mask or is_causal, not both; dead rows must give zeros
@@ -142,7 +140,7 @@ def flash_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: b
         backend: ``"auto"``, ``"reference"``, ``"triton"``, ``"sdpa"`` or ``"naive"`` (the O(N²) textbook form).
         mask: optional bool keep-mask broadcastable to (B, H, Nq, Nk) (True = attend).
         return_lse: also return the row log-sum-exp of the scaled, masked scores (B, H, Nq), natural
-            log, ``-inf`` on rows with no key; differentiable (reference and naive backends).
+            log, ``-inf`` on rows with no key; differentiable (reference, naive, triton backends).
         causal_align: ``"top_left"`` (SDPA: query i sees keys j <= i) or ``"bottom_right"``
             (FlashAttention-2: j <= i + Nk - Nq, the last query sees every key); only matters when
             ``causal`` and Nq != Nk.

@@ -45,6 +45,7 @@ from danlu.kernels._triton_utils import (
 )
 
 _LOG2E = 1.4426950408889634
+_LN2 = math.log(2.0)  # the kernels keep the LSE in log2 units; users get natural log
 _BACKEND = "flash_attention_triton"
 
 
@@ -342,9 +343,12 @@ def _flash_fwd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool,
 
 
 def _flash_bwd(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.Tensor,
-               lse: torch.Tensor, causal: bool, scale: float
+               lse: torch.Tensor, causal: bool, scale: float, dlse: torch.Tensor | None = None,
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """dQ, dK, dV (contiguous, input dtype) from dO and the saved O and LSE."""
+    """dQ, dK, dV (contiguous, input dtype) from dO and the saved O and LSE.
+
+    ``dlse`` (B, H, Nq): gradient of the returned natural-log LSE; since dLSE_i/dS_ij = P_ij it enters
+    as ``delta - dlse`` (``dS = P (dP - delta + dLSE)``), so the kernels are unchanged."""
     B, H, Nq, D = q.shape
     Nk = k.shape[2]
     bd = block_dim(D)
@@ -357,6 +361,8 @@ def _flash_bwd(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     with device_guard(q):
         _bwd_preprocess[(triton.cdiv(Nq, 64), B * H)](o, do, delta, *strides(o), *strides(do), H, Nq,
                                                       HEAD_DIM=D, BLOCK_D=bd, BLOCK_M=64)
+        if dlse is not None:
+            delta.sub_(dlse.reshape(B, H, Nq).to(torch.float32))
         kernel, tiles = _launcher("dkdv", bd)
         kernel[lambda m: (triton.cdiv(Nk, m["BLOCK_N"]), B * H)](
             q, k, v, do, dk, dv, lse, delta, *strides(q), *strides(k), *strides(v), *strides(do),
@@ -372,19 +378,21 @@ class _FlashAttention(torch.autograd.Function):
     """autograd wrapper: Triton forward saves (q, k, v, o, lse); Triton backward returns dq, dk, dv."""
 
     @staticmethod
-    def forward(ctx, q, k, v, causal: bool, scale: float):  # type: ignore[override]
+    def forward(ctx, q, k, v, causal: bool, scale: float, return_lse: bool = False):  # type: ignore[override]
         o, lse = _flash_fwd(q, k, v, causal, scale)
         ctx.save_for_backward(q, k, v, o, lse)
         ctx.causal = causal
         ctx.scale = scale
+        if return_lse:
+            return o, lse * _LN2                                                  # natural log, (B, H, Nq)
         return o
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, do):  # type: ignore[override]
+    def backward(ctx, do, dlse=None):  # type: ignore[override]
         q, k, v, o, lse = ctx.saved_tensors
-        dq, dk, dv = _flash_bwd(do, q, k, v, o, lse, ctx.causal, ctx.scale)
-        return dq, dk, dv, None, None
+        dq, dk, dv = _flash_bwd(do, q, k, v, o, lse, ctx.causal, ctx.scale, dlse)
+        return dq, dk, dv, None, None, None
 
 
 # ------------------------------------------------------------------------------------------ public
@@ -413,7 +421,8 @@ def triton_supports(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: b
 
 
 def flash_attention_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
-                           scale: float | None = None) -> torch.Tensor:
+                           scale: float | None = None, *, return_lse: bool = False,
+                           ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Exact softmax attention ``softmax(scale * q k^T [+ causal mask]) v`` with Triton kernels.
 
     Args:
@@ -422,10 +431,12 @@ def flash_attention_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ca
         v: (B, H, Nk, D).
         causal: query i attends to keys 0..i (requires Nq == Nk).
         scale: multiplier of ``q k^T``; None means ``D ** -0.5``.
+        return_lse: also return the row log-sum-exp of the scaled scores, (B, H, Nq) fp32, natural
+            log; differentiable (its gradient enters the backward through ``delta``).
 
     Returns:
-        (B, H, Nq, D) contiguous, dtype of ``q``; differentiable w.r.t. q, k, v (Triton backward,
-        O(N) extra memory: the LSE and delta rows).
+        (B, H, Nq, D) contiguous, dtype of ``q`` (or ``(o, lse)``); differentiable w.r.t. q, k, v
+        (Triton backward, O(N) extra memory: the LSE and delta rows).
 
     Raises:
         DanluError: unsupported input (see :func:`triton_supports`), with the reason.
@@ -438,4 +449,4 @@ def flash_attention_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ca
     scale = float(scale)
     if not math.isfinite(scale):
         raise DanluError(f"{_BACKEND}: scale must be a finite float, got {scale}")
-    return _FlashAttention.apply(q, k, v, bool(causal), scale)
+    return _FlashAttention.apply(q, k, v, bool(causal), scale, bool(return_lse))
