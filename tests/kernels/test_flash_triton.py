@@ -133,6 +133,29 @@ def test_return_lse_with_gradients(nq, nk, causal, dtype):
 
 
 @needs_kernels
+@pytest.mark.parametrize("dtype", DTYPES, ids=["fp16", "bf16"])
+@pytest.mark.parametrize(("hq", "hkv"), [(4, 2), (3, 1)], ids=["gqa", "mqa"])
+@pytest.mark.parametrize(("nq", "nk", "causal"), [(63, 63, True), (37, 100, False)])
+def test_grouped_query_matches_sdpa_on_repeated_kv(hq, hkv, nq, nk, causal, dtype):
+    """K/V with Hkv heads (query head h reads K/V head h // G) vs float64 SDPA on K/V repeated G times;
+    dK, dV are the sums over each group (the kernel loops over the group, no atomics)."""
+    g = torch.Generator().manual_seed(21)
+    q = torch.randn(1, hq, nq, 32, generator=g).to(DEVICE, dtype).requires_grad_()
+    k, v = (torch.randn(1, hkv, nk, 32, generator=g).to(DEVICE, dtype).requires_grad_() for _ in range(2))
+    do = torch.randn(1, hq, nq, 32, generator=g).to(DEVICE, dtype)
+    assert triton_supports(q, k, v, causal)
+    got = run_and_grads(lambda a, b, c: flash_attention_triton(a, b, c, causal, None), q, k, v, do)
+    rep = hq // hkv
+    ref = run_and_grads(lambda a, b, c: F.scaled_dot_product_attention(
+        a, b.repeat_interleave(rep, 1), c.repeat_interleave(rep, 1), is_causal=causal),
+        *(t.detach().double().requires_grad_() for t in (q, k, v)), do.double())
+    tol_o, tol_g = TOL[dtype]
+    assert got[2].shape == k.shape and rel(got[0], ref[0]) <= tol_o
+    for name, x, y in zip("qkv", got[1:], ref[1:]):
+        assert rel(x, y) <= tol_g, f"d{name} rel err {rel(x, y):.2e} > {tol_g}"
+
+
+@needs_kernels
 def test_matches_danlu_reference_backend():
     q, k, v = make(1, 2, 70, 70, 32, torch.float16, seed=5)
     do = torch.randn(1, 2, 70, 32, generator=torch.Generator().manual_seed(6)).to(DEVICE, torch.float16)
@@ -172,7 +195,11 @@ def _t(*shape, dtype=torch.float16, device=DEVICE):
     ((_t(1, 2, 8, 32), _t(1, 2, 8, 32), _t(1, 2, 7, 32), False), "must match"),
     ((_t(2, 8, 32),) * 3 + (False,), "4-D"),
     ((_t(1, 2, 8, 32), _t(1, 2, 8, 32, device="meta"), _t(1, 2, 8, 32), False), "one device"),
-], ids=["fp32", "d256", "causal-nq-nk", "dv", "nk-v", "3d", "devices"])
+    ((_t(1, 6, 8, 32), _t(1, 4, 8, 32), _t(1, 4, 8, 32), False), "does not divide"),
+    ((_t(1, 6, 8, 32), _t(1, 2, 8, 32), _t(1, 3, 8, 32), False), r"\(B, H\)"),
+    ((_t(1, 4, 8, 32), _t(1, 2, 8, 32, dtype=torch.bfloat16), _t(1, 2, 8, 32, dtype=torch.bfloat16), False),
+     "share dtype and device"),
+], ids=["fp32", "d256", "causal-nq-nk", "dv", "nk-v", "3d", "devices", "gqa-divide", "gqa-kv", "gqa-dtype"])
 def test_bad_input_clear_error(args, needle):
     assert not triton_supports(*args)
     with pytest.raises(DanluError, match=needle):

@@ -18,7 +18,8 @@ Backends (registry :data:`FLASH_BACKENDS`):
   attention FLOPs on CPU pass ``backend="reference"`` (the att-mha card does).
 
 Grouped-query / multi-query attention (k, v with Hkv heads, Hkv dividing H): reference (no K/V
-copies), naive (repeats K/V: the textbook form), sdpa (``enable_gqa``); not the Triton backend yet.
+copies), naive (repeats K/V: the textbook form), sdpa (``enable_gqa``), triton (K/V read as stored,
+dK/dV summed over each group in-kernel).
 
 Fully masked query rows (a ``mask``, or bottom-right causal with Nq > Nk) produce zeros, never NaN.
 ``return_lse=True`` returns ``(o, lse)`` with the differentiable row log-sum-exp (natural log):
@@ -132,8 +133,8 @@ def flash_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: b
     Args:
         q: (B, H, Nq, D) queries.
         k: (B, Hkv, Nk, D) keys; ``Hkv`` divides H (grouped-query attention, arXiv:2305.13245;
-            Hkv = 1: multi-query). Query head h uses K/V head ``h // (H / Hkv)``; the reference
-            backend reads K/V as stored (no repeat); "auto" never takes Triton for Hkv != H yet.
+            Hkv = 1: multi-query). Query head h uses K/V head ``h // (H / Hkv)``; the reference and
+            Triton backends read K/V as stored (no repeat).
         v: (B, Hkv, Nk, Dv) values.
         causal: mask key j > query i + offset (``causal_align`` sets the offset).
         scale: score scale; ``None`` means ``D ** -0.5``.

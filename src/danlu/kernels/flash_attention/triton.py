@@ -85,7 +85,7 @@ def _fwd_inner(acc, l_i, m_i, q, k_base, v_base, skn, skd, svn, svd, offs_m, off
 @triton.jit
 def _fwd_kernel(Q, K, V, O, LSE,
                 sqb, sqh, sqn, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, son, sod,
-                H, Nq, Nk, qk_scale, n_bucket,
+                H, G, Nq, Nk, qk_scale, n_bucket,
                 CAUSAL: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr,
                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, UPCAST: tl.constexpr):
     pid_m = tl.program_id(0)
@@ -93,8 +93,8 @@ def _fwd_kernel(Q, K, V, O, LSE,
     b = (pid_bh // H).to(tl.int64)
     h = (pid_bh % H).to(tl.int64)
     q_base = Q + b * sqb + h * sqh
-    k_base = K + b * skb + h * skh
-    v_base = V + b * svb + h * svh
+    k_base = K + b * skb + (h // G) * skh                                         # grouped-query: G heads share
+    v_base = V + b * svb + (h // G) * svh
     o_base = O + b * sob + h * soh
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = tl.arange(0, BLOCK_N)
@@ -176,40 +176,45 @@ def _bwd_dkdv_inner(dk, dv, k, v, q_base, do_base, lse_base, delta_base, sqn, sq
 @triton.jit
 def _bwd_dkdv_kernel(Q, K, V, DO, DK, DV, LSE, DELTA,
                      sqb, sqh, sqn, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sdb, sdh, sdn, sdd,
-                     H, Nq, Nk, qk_scale, sm_scale, n_bucket,
+                     H, G, Nq, Nk, qk_scale, sm_scale, n_bucket,
                      CAUSAL: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr,
                      BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, UPCAST: tl.constexpr):
+    """Grid (key tiles, B * Hkv): dK, dV of one K/V head, summed over its G query heads (no atomics)."""
     pid_n = tl.program_id(0)
-    pid_bh = tl.program_id(1)
-    b = (pid_bh // H).to(tl.int64)
-    h = (pid_bh % H).to(tl.int64)
-    q_base = Q + b * sqb + h * sqh
-    do_base = DO + b * sdb + h * sdh
-    lse_base = LSE + pid_bh.to(tl.int64) * Nq
-    delta_base = DELTA + pid_bh.to(tl.int64) * Nq
+    pid_bh = tl.program_id(1)                                                     # over B * Hkv
+    HKV = H // G
+    b = (pid_bh // HKV).to(tl.int64)
+    hk = (pid_bh % HKV).to(tl.int64)
     start_n = pid_n * BLOCK_N
     offs_n = start_n + tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, BLOCK_D)
     kv_ok = (offs_n[:, None] < Nk) & (offs_d[None, :] < HEAD_DIM)
-    k = tl.load(K + b * skb + h * skh + offs_n[:, None] * skn + offs_d[None, :] * skd, mask=kv_ok, other=0.0)
-    v = tl.load(V + b * svb + h * svh + offs_n[:, None] * svn + offs_d[None, :] * svd, mask=kv_ok, other=0.0)
+    k = tl.load(K + b * skb + hk * skh + offs_n[:, None] * skn + offs_d[None, :] * skd, mask=kv_ok, other=0.0)
+    v = tl.load(V + b * svb + hk * svh + offs_n[:, None] * svn + offs_d[None, :] * svd, mask=kv_ok, other=0.0)
     dk = tl.zeros((BLOCK_N, BLOCK_D), tl.float32)
     dv = tl.zeros((BLOCK_N, BLOCK_D), tl.float32)
     full = (Nq // BLOCK_M) * BLOCK_M
-    if CAUSAL:
-        # queries start_n .. start_n+BLOCK_N straddle the diagonal (BLOCK_N % BLOCK_M == 0): masked
-        diag_hi = tl.minimum(start_n + BLOCK_N, Nq)
+    for g in range(0, G):
+        h = hk * G + g                                                            # query head
+        q_base = Q + b * sqb + h * sqh
+        do_base = DO + b * sdb + h * sdh
+        lse_base = LSE + (b * H + h) * Nq
+        delta_base = DELTA + (b * H + h) * Nq
+        if CAUSAL:
+            # queries start_n .. start_n+BLOCK_N straddle the diagonal (BLOCK_N % BLOCK_M == 0): masked
+            diag_hi = tl.minimum(start_n + BLOCK_N, Nq)
+            dk, dv = _bwd_dkdv_inner(dk, dv, k, v, q_base, do_base, lse_base, delta_base, sqn, sqd, sdn, sdd,
+                                     offs_n, offs_d, start_n, diag_hi, Nq, qk_scale,
+                                     True, True, HEAD_DIM, BLOCK_M, BLOCK_N, UPCAST)
+            mid_lo = start_n + BLOCK_N
+        else:
+            mid_lo = 0
         dk, dv = _bwd_dkdv_inner(dk, dv, k, v, q_base, do_base, lse_base, delta_base, sqn, sqd, sdn, sdd,
-                                 offs_n, offs_d, start_n, diag_hi, Nq, qk_scale,
-                                 True, True, HEAD_DIM, BLOCK_M, BLOCK_N, UPCAST)
-        mid_lo = start_n + BLOCK_N
-    else:
-        mid_lo = 0
-    dk, dv = _bwd_dkdv_inner(dk, dv, k, v, q_base, do_base, lse_base, delta_base, sqn, sqd, sdn, sdd,
-                             offs_n, offs_d, mid_lo, full, Nq, qk_scale, False, CAUSAL, HEAD_DIM, BLOCK_M, BLOCK_N, UPCAST)
-    dk, dv = _bwd_dkdv_inner(dk, dv, k, v, q_base, do_base, lse_base, delta_base, sqn, sqd, sdn, sdd,
-                             offs_n, offs_d, tl.maximum(full, mid_lo), Nq, Nq, qk_scale,
-                             True, False, HEAD_DIM, BLOCK_M, BLOCK_N, UPCAST)
+                                 offs_n, offs_d, mid_lo, full, Nq, qk_scale, False, CAUSAL, HEAD_DIM, BLOCK_M,
+                                 BLOCK_N, UPCAST)
+        dk, dv = _bwd_dkdv_inner(dk, dv, k, v, q_base, do_base, lse_base, delta_base, sqn, sqd, sdn, sdd,
+                                 offs_n, offs_d, tl.maximum(full, mid_lo), Nq, Nq, qk_scale,
+                                 True, False, HEAD_DIM, BLOCK_M, BLOCK_N, UPCAST)
     out = pid_bh.to(tl.int64) * Nk * HEAD_DIM + offs_n[:, None] * HEAD_DIM + offs_d[None, :]  # contiguous
     tl.store(DK + out, (dk * sm_scale).to(DK.dtype.element_ty), mask=kv_ok)
     tl.store(DV + out, dv.to(DV.dtype.element_ty), mask=kv_ok)
@@ -247,15 +252,15 @@ def _bwd_dq_inner(dq, q, do, lse, delta, k_base, v_base, skn, skd, svn, svd, off
 @triton.jit
 def _bwd_dq_kernel(Q, K, V, DO, DQ, LSE, DELTA,
                    sqb, sqh, sqn, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sdb, sdh, sdn, sdd,
-                   H, Nq, Nk, qk_scale, sm_scale, n_bucket,
+                   H, G, Nq, Nk, qk_scale, sm_scale, n_bucket,
                    CAUSAL: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr,
                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, UPCAST: tl.constexpr):
     pid_m = tl.program_id(0)
     pid_bh = tl.program_id(1)
     b = (pid_bh // H).to(tl.int64)
     h = (pid_bh % H).to(tl.int64)
-    k_base = K + b * skb + h * skh
-    v_base = V + b * svb + h * svh
+    k_base = K + b * skb + (h // G) * skh
+    v_base = V + b * svb + (h // G) * svh
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, BLOCK_D)
     q_ok = (offs_m[:, None] < Nq) & (offs_d[None, :] < HEAD_DIM)
@@ -337,7 +342,7 @@ def _flash_fwd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool,
 
     with device_guard(q):
         kernel[grid](q, k, v, o, lse, *strides(q), *strides(k), *strides(v), *strides(o),
-                     H, Nq, Nk, scale * _LOG2E, triton.next_power_of_2(max(Nq, Nk)),
+                     H, H // k.shape[1], Nq, Nk, scale * _LOG2E, triton.next_power_of_2(max(Nq, Nk)),
                      CAUSAL=causal, HEAD_DIM=D, BLOCK_D=bd, UPCAST=upcast_flag(q.dtype), **tiles)
     return o, lse
 
@@ -354,9 +359,10 @@ def _flash_bwd(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     bd = block_dim(D)
     delta = torch.empty((B, H, Nq), device=q.device, dtype=torch.float32)
     dq = torch.empty((B, H, Nq, D), device=q.device, dtype=q.dtype)
-    dk = torch.empty((B, H, Nk, D), device=q.device, dtype=k.dtype)
-    dv = torch.empty((B, H, Nk, D), device=q.device, dtype=v.dtype)
-    common = (H, Nq, Nk, scale * _LOG2E, scale, triton.next_power_of_2(max(Nq, Nk)))
+    Hkv = k.shape[1]
+    dk = torch.empty((B, Hkv, Nk, D), device=q.device, dtype=k.dtype)
+    dv = torch.empty((B, Hkv, Nk, D), device=q.device, dtype=v.dtype)
+    common = (H, H // Hkv, Nq, Nk, scale * _LOG2E, scale, triton.next_power_of_2(max(Nq, Nk)))
     flags = {"CAUSAL": causal, "HEAD_DIM": D, "BLOCK_D": bd, "UPCAST": upcast_flag(q.dtype)}
     with device_guard(q):
         _bwd_preprocess[(triton.cdiv(Nq, 64), B * H)](o, do, delta, *strides(o), *strides(do), H, Nq,
@@ -364,7 +370,7 @@ def _flash_bwd(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tens
         if dlse is not None:
             delta.sub_(dlse.reshape(B, H, Nq).to(torch.float32))
         kernel, tiles = _launcher("dkdv", bd)
-        kernel[lambda m: (triton.cdiv(Nk, m["BLOCK_N"]), B * H)](
+        kernel[lambda m: (triton.cdiv(Nk, m["BLOCK_N"]), B * Hkv)](
             q, k, v, do, dk, dv, lse, delta, *strides(q), *strides(k), *strides(v), *strides(do),
             *common, **flags, **tiles)
         kernel, tiles = _launcher("dq", bd)
@@ -397,7 +403,16 @@ class _FlashAttention(torch.autograd.Function):
 
 # ------------------------------------------------------------------------------------------ public
 def _why_not(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> str | None:
-    reason = why_unsupported({"q": q, "k": k, "v": v})
+    gqa = (isinstance(q, torch.Tensor) and isinstance(k, torch.Tensor) and q.dim() == k.dim() == 4
+           and q.shape[0] == k.shape[0] and k.shape[1] >= 1 and q.shape[1] != k.shape[1])
+    if gqa:  # grouped-query: k, v share (B, Hkv); Hkv divides H
+        if q.shape[1] % k.shape[1] != 0:
+            return f"k has Hkv = {k.shape[1]} heads, which does not divide q's H = {q.shape[1]}"
+        reason = why_unsupported({"k": k, "v": v}) or why_unsupported({"q": q})
+        if reason is None and (q.device != k.device or q.dtype != k.dtype):
+            reason = f"q ({q.dtype}, {q.device}) and k ({k.dtype}, {k.device}) must share dtype and device"
+    else:
+        reason = why_unsupported({"q": q, "k": k, "v": v})
     if reason is not None:
         return reason
     if k.shape[2] != v.shape[2]:
@@ -413,7 +428,8 @@ def _why_not(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) ->
 def triton_supports(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> bool:
     """True if :func:`flash_attention_triton` accepts these inputs.
 
-    Needs: (B, H, N, D) fp16/bf16 tensors on one CUDA device (or CPU under ``TRITON_INTERPRET=1``),
+    Needs: (B, H, N, D) fp16/bf16 tensors on one CUDA device (k, v may have Hkv heads with Hkv
+    dividing H: grouped-query / multi-query attention, K/V read as stored) (or CPU under ``TRITON_INTERPRET=1``),
     equal head dims D <= 128 (non powers of two are padded), Nk of k and v equal, and Nq == Nk when
     ``causal``. fp32 returns False (the ``auto`` dispatcher then uses the exact reference).
     """
@@ -427,8 +443,9 @@ def flash_attention_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ca
 
     Args:
         q: (B, H, Nq, D) float16 or bfloat16, any strides.
-        k: (B, H, Nk, D), same dtype and device as ``q``.
-        v: (B, H, Nk, D).
+        k: (B, Hkv, Nk, D), same dtype and device as ``q``; Hkv divides H (grouped-query attention:
+            query head h reads K/V head h // (H / Hkv); dK, dV sum over the group in-kernel).
+        v: (B, Hkv, Nk, D).
         causal: query i attends to keys 0..i (requires Nq == Nk).
         scale: multiplier of ``q k^T``; None means ``D ** -0.5``.
         return_lse: also return the row log-sum-exp of the scaled scores, (B, H, Nq) fp32, natural
