@@ -156,6 +156,30 @@ def test_grouped_query_matches_sdpa_on_repeated_kv(hq, hkv, nq, nk, causal, dtyp
 
 
 @needs_kernels
+@pytest.mark.parametrize("dtype", DTYPES, ids=["fp16", "bf16"])
+@pytest.mark.parametrize(("nq", "nk", "align"), [
+    (37, 100, "bottom_right"),  # offset 63: not a tile multiple, diagonal crosses tiles
+    (16, 64, "bottom_right"),   # offset 48, tile-aligned
+    (1, 70, "bottom_right"),    # decoding: one query sees every key
+    (37, 100, "top_left"),      # Nq < Nk, SDPA's is_causal
+    (100, 37, "top_left"),      # Nq > Nk: rows >= 37 see every key
+])
+def test_causal_alignment_matches_sdpa_with_shifted_mask(nq, nk, align, dtype):
+    """Causal Nq != Nk vs float64 SDPA with the keep-mask tril(diagonal = offset), outputs and gradients."""
+    q, k, v = make(1, 2, nq, nk, 32, dtype, seed=31)
+    do = torch.randn(1, 2, nq, 32, generator=torch.Generator().manual_seed(32)).to(DEVICE, dtype)
+    assert triton_supports(q, k, v, True, align)
+    got = run_and_grads(lambda a, b, c: flash_attention_triton(a, b, c, True, None, causal_align=align), q, k, v, do)
+    keep = torch.ones(nq, nk, dtype=torch.bool, device=DEVICE).tril(nk - nq if align == "bottom_right" else 0)
+    ref = run_and_grads(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, attn_mask=keep),
+                        *(t.detach().double().requires_grad_() for t in (q, k, v)), do.double())
+    tol_o, tol_g = TOL[dtype]
+    assert rel(got[0], ref[0]) <= tol_o, rel(got[0], ref[0])
+    for name, x, y in zip("qkv", got[1:], ref[1:]):
+        assert rel(x, y) <= tol_g, f"d{name} rel err {rel(x, y):.2e} > {tol_g}"
+
+
+@needs_kernels
 def test_matches_danlu_reference_backend():
     q, k, v = make(1, 2, 70, 70, 32, torch.float16, seed=5)
     do = torch.randn(1, 2, 70, 32, generator=torch.Generator().manual_seed(6)).to(DEVICE, torch.float16)
@@ -190,7 +214,7 @@ def _t(*shape, dtype=torch.float16, device=DEVICE):
 @pytest.mark.parametrize(("args", "needle"), [
     ((_t(1, 2, 8, 32, dtype=torch.float32),) * 3 + (False,), "float16 or bfloat16"),
     ((_t(1, 2, 8, 256),) * 3 + (False,), "1..128"),
-    ((_t(1, 2, 8, 32), _t(1, 2, 9, 32), _t(1, 2, 9, 32), True), "Nq == Nk"),
+    ((_t(1, 2, 9, 32), _t(1, 2, 8, 32), _t(1, 2, 8, 32), True, "bottom_right"), "no key"),
     ((_t(1, 2, 8, 32), _t(1, 2, 8, 32), _t(1, 2, 8, 16), False), "head dims differ"),
     ((_t(1, 2, 8, 32), _t(1, 2, 8, 32), _t(1, 2, 7, 32), False), "must match"),
     ((_t(2, 8, 32),) * 3 + (False,), "4-D"),
@@ -199,11 +223,12 @@ def _t(*shape, dtype=torch.float16, device=DEVICE):
     ((_t(1, 6, 8, 32), _t(1, 2, 8, 32), _t(1, 3, 8, 32), False), r"\(B, H\)"),
     ((_t(1, 4, 8, 32), _t(1, 2, 8, 32, dtype=torch.bfloat16), _t(1, 2, 8, 32, dtype=torch.bfloat16), False),
      "share dtype and device"),
-], ids=["fp32", "d256", "causal-nq-nk", "dv", "nk-v", "3d", "devices", "gqa-divide", "gqa-kv", "gqa-dtype"])
+], ids=["fp32", "d256", "bottom-right-nq-gt-nk", "dv", "nk-v", "3d", "devices", "gqa-divide", "gqa-kv", "gqa-dtype"])
 def test_bad_input_clear_error(args, needle):
-    assert not triton_supports(*args)
+    align = {"causal_align": args[4]} if len(args) > 4 else {}
+    assert not triton_supports(*args[:4], **align)
     with pytest.raises(DanluError, match=needle):
-        flash_attention_triton(*args)
+        flash_attention_triton(*args[:4], **align)
 
 
 @pytest.mark.skipif(INTERPRET or CUDA, reason="checks the plain-CPU refusal")

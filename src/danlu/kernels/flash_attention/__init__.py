@@ -12,8 +12,8 @@ Backends (registry :data:`FLASH_BACKENDS`):
   reference at (1, 8, 8192, 64) causal fp32) unless a ``mask`` leaves some query row with no key or
   reference-only ``backend_kwargs`` (``block_q``, ``block_k``) are given, or ``return_lse=True``
   (SDPA does not return it); then the reference. ``causal_align="bottom_right"`` with ``causal`` and
-  ``Nq != Nk`` always takes the reference (SDPA's ``is_causal`` is top-left and would give NaN rows
-  for Nq > Nk; Triton's causal needs Nq == Nk).
+  ``Nq != Nk`` takes Triton on CUDA when Nq < Nk, else the reference (SDPA's ``is_causal`` is
+  top-left and would give NaN rows for Nq > Nk).
   Note: ``torch.utils.flop_counter.FlopCounterMode`` does not count torch's fused CPU SDPA; to count
   attention FLOPs on CPU pass ``backend="reference"`` (the att-mha card does).
 
@@ -75,7 +75,7 @@ def _triton(q, k, v, causal: bool, scale: float, mask: torch.Tensor | None, *, r
     if mask is not None:
         raise DanluError("flash_attention: backend 'triton' takes no mask; use backend='reference' for masks")
     fn, _ = loaded
-    return fn(q, k, v, causal, scale, return_lse=return_lse)
+    return fn(q, k, v, causal, scale, return_lse=return_lse, causal_align=causal_align)
 
 
 @FLASH_BACKENDS.register("naive")
@@ -111,12 +111,12 @@ def _auto_backend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: boo
                   causal_align: str = "top_left") -> str:
     """The backend "auto" picks (see the module docstring); tested in tests/kernels/test_flash_auto.py
     and tests/kernels/test_flash_features.py."""
-    if causal and causal_offset(causal_align, q.shape[2], k.shape[2]) != 0:
-        return "reference"
     if q.is_cuda and mask is None and not backend_kwargs:
         loaded = _load_triton()
-        if loaded is not None and loaded[1](q, k, v, causal):
+        if loaded is not None and loaded[1](q, k, v, causal, causal_align):
             return "triton"
+    if causal and causal_offset(causal_align, q.shape[2], k.shape[2]) != 0:
+        return "reference"
     if backend_kwargs or return_lse:
         return "reference"
     if mask is not None and (causal or _has_dead_rows(mask)):

@@ -12,7 +12,8 @@ query tile accumulates dQ over key/value tiles (no atomics, so results are deter
 ``delta = rowsum(dO * O)`` comes from a small preprocessing kernel.
 
 Masking: the tail tiles (any N) and the causal diagonal tiles run a masked variant of the inner
-loop; full tiles run an unmasked one. Causal requires ``Nq == Nk`` (query i sees keys 0..i).
+loop; full tiles run an unmasked one. Causal: query i sees keys j <= i + OFF, OFF = 0 (top-left,
+SDPA) or Nk - Nq >= 0 (bottom-right, FlashAttention-2).
 Head dims other than a power of two >= 16 are padded with masked loads (e.g. D = 48 runs in a
 64-wide tile); D > 128 is refused. Inputs are read through their strides (non-contiguous is fine);
 outputs and gradients are allocated contiguous. fp32 inputs are refused (DanluError): the ``auto``
@@ -43,6 +44,7 @@ from danlu.kernels._triton_utils import (
     why_not_runnable,
     why_unsupported,
 )
+from danlu.kernels.flash_attention.reference import CAUSAL_ALIGNS, causal_offset
 
 _LOG2E = 1.4426950408889634
 _LN2 = math.log(2.0)  # the kernels keep the LSE in log2 units; users get natural log
@@ -52,7 +54,7 @@ _BACKEND = "flash_attention_triton"
 # ----------------------------------------------------------------------------------------- forward
 @triton.jit
 def _fwd_inner(acc, l_i, m_i, q, k_base, v_base, skn, skd, svn, svd, offs_m, offs_n, offs_d,
-               lo, hi, Nk, qk_scale,
+               lo, hi, Nk, qk_scale, off,
                MASK: tl.constexpr, CAUSAL: tl.constexpr, HEAD_DIM: tl.constexpr,
                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, UPCAST: tl.constexpr):
     d_ok = offs_d < HEAD_DIM
@@ -69,7 +71,7 @@ def _fwd_inner(acc, l_i, m_i, q, k_base, v_base, skn, skd, svn, svd, offs_m, off
         if MASK:
             ok = kv_ok[None, :]
             if CAUSAL:
-                ok = ok & (kn[None, :] <= offs_m[:, None])
+                ok = ok & (kn[None, :] <= offs_m[:, None] + off)
             s = tl.where(ok, s, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(s, 1))                                     # (BM,)
         alpha = tl.exp2(m_i - m_new)
@@ -85,7 +87,7 @@ def _fwd_inner(acc, l_i, m_i, q, k_base, v_base, skn, skd, svn, svd, offs_m, off
 @triton.jit
 def _fwd_kernel(Q, K, V, O, LSE,
                 sqb, sqh, sqn, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, son, sod,
-                H, G, Nq, Nk, qk_scale, n_bucket,
+                H, G, Nq, Nk, OFF, qk_scale, n_bucket,
                 CAUSAL: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr,
                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, UPCAST: tl.constexpr):
     pid_m = tl.program_id(0)
@@ -105,19 +107,24 @@ def _fwd_kernel(Q, K, V, O, LSE,
     l_i = tl.zeros((BLOCK_M,), tl.float32)
     acc = tl.zeros((BLOCK_M, BLOCK_D), tl.float32)
     if CAUSAL:
-        # keys below the diagonal tile need no mask; the diagonal tile(s) do (BLOCK_M % BLOCK_N == 0)
-        diag = pid_m * BLOCK_M
+        # query i sees keys j <= i + OFF (OFF >= 0): key tiles below the block's first diagonal need no
+        # mask; the diagonal tile(s) and the tail do. OFF = 0, Nq = Nk: free = pid_m * BLOCK_M as before.
+        m0 = pid_m * BLOCK_M
+        free = tl.minimum(((m0 + OFF) // BLOCK_N) * BLOCK_N, (Nk // BLOCK_N) * BLOCK_N)
         acc, l_i, m_i = _fwd_inner(acc, l_i, m_i, q, k_base, v_base, skn, skd, svn, svd, offs_m, offs_n,
-                                   offs_d, 0, diag, Nk, qk_scale, False, True, HEAD_DIM, BLOCK_M, BLOCK_N, UPCAST)
+                                   offs_d, 0, free, Nk, qk_scale, OFF, False, True, HEAD_DIM, BLOCK_M, BLOCK_N,
+                                   UPCAST)
         acc, l_i, m_i = _fwd_inner(acc, l_i, m_i, q, k_base, v_base, skn, skd, svn, svd, offs_m, offs_n,
-                                   offs_d, diag, tl.minimum(diag + BLOCK_M, Nk), Nk, qk_scale,
+                                   offs_d, free, tl.minimum(m0 + BLOCK_M + OFF, Nk), Nk, qk_scale, OFF,
                                    True, True, HEAD_DIM, BLOCK_M, BLOCK_N, UPCAST)
     else:
         full = (Nk // BLOCK_N) * BLOCK_N
         acc, l_i, m_i = _fwd_inner(acc, l_i, m_i, q, k_base, v_base, skn, skd, svn, svd, offs_m, offs_n,
-                                   offs_d, 0, full, Nk, qk_scale, False, False, HEAD_DIM, BLOCK_M, BLOCK_N, UPCAST)
+                                   offs_d, 0, full, Nk, qk_scale, 0, False, False, HEAD_DIM, BLOCK_M, BLOCK_N,
+                                   UPCAST)
         acc, l_i, m_i = _fwd_inner(acc, l_i, m_i, q, k_base, v_base, skn, skd, svn, svd, offs_m, offs_n,
-                                   offs_d, full, Nk, Nk, qk_scale, True, False, HEAD_DIM, BLOCK_M, BLOCK_N, UPCAST)
+                                   offs_d, full, Nk, Nk, qk_scale, 0, True, False, HEAD_DIM, BLOCK_M, BLOCK_N,
+                                   UPCAST)
     acc = acc / l_i[:, None]
     tl.store(o_base + offs_m[:, None] * son + offs_d[None, :] * sod, acc.to(O.dtype.element_ty), mask=q_ok)
     tl.store(LSE + pid_bh.to(tl.int64) * Nq + offs_m, m_i + tl.log2(l_i), mask=offs_m < Nq)  # log2 units
@@ -142,7 +149,7 @@ def _bwd_preprocess(O, DO, DELTA, sob, soh, son, sod, sdb, sdh, sdn, sdd, H, Nq,
 
 @triton.jit
 def _bwd_dkdv_inner(dk, dv, k, v, q_base, do_base, lse_base, delta_base, sqn, sqd, sdn, sdd,
-                    offs_n, offs_d, lo, hi, Nq, qk_scale,
+                    offs_n, offs_d, lo, hi, Nq, qk_scale, off,
                     MASK: tl.constexpr, CAUSAL: tl.constexpr, HEAD_DIM: tl.constexpr,
                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, UPCAST: tl.constexpr):
     d_ok = offs_d < HEAD_DIM
@@ -161,7 +168,7 @@ def _bwd_dkdv_inner(dk, dv, k, v, q_base, do_base, lse_base, delta_base, sqn, sq
         if MASK:
             ok = q_ok[None, :]
             if CAUSAL:
-                ok = ok & (offs_m[None, :] >= offs_n[:, None])
+                ok = ok & (offs_m[None, :] + off >= offs_n[:, None])
             pT = tl.where(ok, pT, 0.0)
         do = tl.load(do_base + offs_m[:, None] * sdn + offs_d[None, :] * sdd,
                      mask=q_ok[:, None] & d_ok[None, :], other=0.0)               # (BM, BD)
@@ -176,7 +183,7 @@ def _bwd_dkdv_inner(dk, dv, k, v, q_base, do_base, lse_base, delta_base, sqn, sq
 @triton.jit
 def _bwd_dkdv_kernel(Q, K, V, DO, DK, DV, LSE, DELTA,
                      sqb, sqh, sqn, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sdb, sdh, sdn, sdd,
-                     H, G, Nq, Nk, qk_scale, sm_scale, n_bucket,
+                     H, G, Nq, Nk, OFF, qk_scale, sm_scale, n_bucket,
                      CAUSAL: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr,
                      BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, UPCAST: tl.constexpr):
     """Grid (key tiles, B * Hkv): dK, dV of one K/V head, summed over its G query heads (no atomics)."""
@@ -201,19 +208,20 @@ def _bwd_dkdv_kernel(Q, K, V, DO, DK, DV, LSE, DELTA,
         lse_base = LSE + (b * H + h) * Nq
         delta_base = DELTA + (b * H + h) * Nq
         if CAUSAL:
-            # queries start_n .. start_n+BLOCK_N straddle the diagonal (BLOCK_N % BLOCK_M == 0): masked
-            diag_hi = tl.minimum(start_n + BLOCK_N, Nq)
+            # query rows i with i + OFF in [start_n, start_n + BLOCK_N) straddle the diagonal: masked.
+            # OFF = 0 (BLOCK_N % BLOCK_M == 0): rows start_n .. start_n + BLOCK_N, as before.
+            m_lo = tl.maximum(((start_n - OFF) // BLOCK_M) * BLOCK_M, 0)
+            mid_lo = tl.maximum(((start_n + BLOCK_N - OFF + BLOCK_M - 1) // BLOCK_M) * BLOCK_M, m_lo)
             dk, dv = _bwd_dkdv_inner(dk, dv, k, v, q_base, do_base, lse_base, delta_base, sqn, sqd, sdn, sdd,
-                                     offs_n, offs_d, start_n, diag_hi, Nq, qk_scale,
+                                     offs_n, offs_d, m_lo, tl.minimum(mid_lo, Nq), Nq, qk_scale, OFF,
                                      True, True, HEAD_DIM, BLOCK_M, BLOCK_N, UPCAST)
-            mid_lo = start_n + BLOCK_N
         else:
             mid_lo = 0
         dk, dv = _bwd_dkdv_inner(dk, dv, k, v, q_base, do_base, lse_base, delta_base, sqn, sqd, sdn, sdd,
-                                 offs_n, offs_d, mid_lo, full, Nq, qk_scale, False, CAUSAL, HEAD_DIM, BLOCK_M,
+                                 offs_n, offs_d, mid_lo, full, Nq, qk_scale, OFF, False, CAUSAL, HEAD_DIM, BLOCK_M,
                                  BLOCK_N, UPCAST)
         dk, dv = _bwd_dkdv_inner(dk, dv, k, v, q_base, do_base, lse_base, delta_base, sqn, sqd, sdn, sdd,
-                                 offs_n, offs_d, tl.maximum(full, mid_lo), Nq, Nq, qk_scale,
+                                 offs_n, offs_d, tl.maximum(full, mid_lo), Nq, Nq, qk_scale, OFF,
                                  True, False, HEAD_DIM, BLOCK_M, BLOCK_N, UPCAST)
     out = pid_bh.to(tl.int64) * Nk * HEAD_DIM + offs_n[:, None] * HEAD_DIM + offs_d[None, :]  # contiguous
     tl.store(DK + out, (dk * sm_scale).to(DK.dtype.element_ty), mask=kv_ok)
@@ -222,7 +230,7 @@ def _bwd_dkdv_kernel(Q, K, V, DO, DK, DV, LSE, DELTA,
 
 @triton.jit
 def _bwd_dq_inner(dq, q, do, lse, delta, k_base, v_base, skn, skd, svn, svd, offs_m, offs_d, lo, hi, Nk,
-                  qk_scale, MASK: tl.constexpr, CAUSAL: tl.constexpr, HEAD_DIM: tl.constexpr,
+                  qk_scale, off, MASK: tl.constexpr, CAUSAL: tl.constexpr, HEAD_DIM: tl.constexpr,
                   BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, UPCAST: tl.constexpr):
     d_ok = offs_d < HEAD_DIM
     for start_n in range(lo, hi, BLOCK_N):
@@ -241,7 +249,7 @@ def _bwd_dq_inner(dq, q, do, lse, delta, k_base, v_base, skn, skd, svn, svd, off
         if MASK:
             ok = kv_ok[None, :]
             if CAUSAL:
-                ok = ok & (offs_n[None, :] <= offs_m[:, None])
+                ok = ok & (offs_n[None, :] <= offs_m[:, None] + off)
             p = tl.where(ok, p, 0.0)
         dp = mma(do, vT, tl.zeros((BLOCK_M, BLOCK_N), tl.float32), UPCAST)    # (BM, BN)
         ds = p * (dp - delta[:, None])
@@ -252,7 +260,7 @@ def _bwd_dq_inner(dq, q, do, lse, delta, k_base, v_base, skn, skd, svn, svd, off
 @triton.jit
 def _bwd_dq_kernel(Q, K, V, DO, DQ, LSE, DELTA,
                    sqb, sqh, sqn, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sdb, sdh, sdn, sdd,
-                   H, G, Nq, Nk, qk_scale, sm_scale, n_bucket,
+                   H, G, Nq, Nk, OFF, qk_scale, sm_scale, n_bucket,
                    CAUSAL: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr,
                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, UPCAST: tl.constexpr):
     pid_m = tl.program_id(0)
@@ -269,19 +277,20 @@ def _bwd_dq_kernel(Q, K, V, DO, DQ, LSE, DELTA,
     lse = tl.load(LSE + pid_bh.to(tl.int64) * Nq + offs_m, mask=offs_m < Nq, other=0.0)
     delta = tl.load(DELTA + pid_bh.to(tl.int64) * Nq + offs_m, mask=offs_m < Nq, other=0.0)
     dq = tl.zeros((BLOCK_M, BLOCK_D), tl.float32)
-    if CAUSAL:
-        diag = pid_m * BLOCK_M  # BLOCK_M % BLOCK_N == 0
+    if CAUSAL:  # as the forward: unmasked key tiles up to the block's first diagonal, then masked ones
+        m0 = pid_m * BLOCK_M
+        free = tl.minimum(((m0 + OFF) // BLOCK_N) * BLOCK_N, (Nk // BLOCK_N) * BLOCK_N)
         dq = _bwd_dq_inner(dq, q, do, lse, delta, k_base, v_base, skn, skd, svn, svd, offs_m, offs_d,
-                           0, diag, Nk, qk_scale, False, True, HEAD_DIM, BLOCK_M, BLOCK_N, UPCAST)
+                           0, free, Nk, qk_scale, OFF, False, True, HEAD_DIM, BLOCK_M, BLOCK_N, UPCAST)
         dq = _bwd_dq_inner(dq, q, do, lse, delta, k_base, v_base, skn, skd, svn, svd, offs_m, offs_d,
-                           diag, tl.minimum(diag + BLOCK_M, Nk), Nk, qk_scale, True, True, HEAD_DIM, BLOCK_M,
-                           BLOCK_N, UPCAST)
+                           free, tl.minimum(m0 + BLOCK_M + OFF, Nk), Nk, qk_scale, OFF, True, True, HEAD_DIM,
+                           BLOCK_M, BLOCK_N, UPCAST)
     else:
         full = (Nk // BLOCK_N) * BLOCK_N
         dq = _bwd_dq_inner(dq, q, do, lse, delta, k_base, v_base, skn, skd, svn, svd, offs_m, offs_d,
-                           0, full, Nk, qk_scale, False, False, HEAD_DIM, BLOCK_M, BLOCK_N, UPCAST)
+                           0, full, Nk, qk_scale, 0, False, False, HEAD_DIM, BLOCK_M, BLOCK_N, UPCAST)
         dq = _bwd_dq_inner(dq, q, do, lse, delta, k_base, v_base, skn, skd, svn, svd, offs_m, offs_d,
-                           full, Nk, Nk, qk_scale, True, False, HEAD_DIM, BLOCK_M, BLOCK_N, UPCAST)
+                           full, Nk, Nk, qk_scale, 0, True, False, HEAD_DIM, BLOCK_M, BLOCK_N, UPCAST)
     out = pid_bh.to(tl.int64) * Nq * HEAD_DIM + offs_m[:, None] * HEAD_DIM + offs_d[None, :]  # contiguous
     tl.store(DQ + out, (dq * sm_scale).to(DQ.dtype.element_ty), mask=q_ok)
 
@@ -328,7 +337,7 @@ def _launcher(kind: str, block_d: int):
 
 # ------------------------------------------------------------------------------------------ launch
 def _flash_fwd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool,
-               scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+               scale: float, off: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Returns ``o`` (B, H, Nq, D) contiguous and ``lse`` (B, H, Nq) fp32 in log2 units."""
     B, H, Nq, D = q.shape
     Nk = k.shape[2]
@@ -342,13 +351,13 @@ def _flash_fwd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool,
 
     with device_guard(q):
         kernel[grid](q, k, v, o, lse, *strides(q), *strides(k), *strides(v), *strides(o),
-                     H, H // k.shape[1], Nq, Nk, scale * _LOG2E, triton.next_power_of_2(max(Nq, Nk)),
+                     H, H // k.shape[1], Nq, Nk, off, scale * _LOG2E, triton.next_power_of_2(max(Nq, Nk)),
                      CAUSAL=causal, HEAD_DIM=D, BLOCK_D=bd, UPCAST=upcast_flag(q.dtype), **tiles)
     return o, lse
 
 
 def _flash_bwd(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.Tensor,
-               lse: torch.Tensor, causal: bool, scale: float, dlse: torch.Tensor | None = None,
+               lse: torch.Tensor, causal: bool, scale: float, dlse: torch.Tensor | None = None, off: int = 0,
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """dQ, dK, dV (contiguous, input dtype) from dO and the saved O and LSE.
 
@@ -362,7 +371,7 @@ def _flash_bwd(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     Hkv = k.shape[1]
     dk = torch.empty((B, Hkv, Nk, D), device=q.device, dtype=k.dtype)
     dv = torch.empty((B, Hkv, Nk, D), device=q.device, dtype=v.dtype)
-    common = (H, H // Hkv, Nq, Nk, scale * _LOG2E, scale, triton.next_power_of_2(max(Nq, Nk)))
+    common = (H, H // Hkv, Nq, Nk, off, scale * _LOG2E, scale, triton.next_power_of_2(max(Nq, Nk)))
     flags = {"CAUSAL": causal, "HEAD_DIM": D, "BLOCK_D": bd, "UPCAST": upcast_flag(q.dtype)}
     with device_guard(q):
         _bwd_preprocess[(triton.cdiv(Nq, 64), B * H)](o, do, delta, *strides(o), *strides(do), H, Nq,
@@ -384,11 +393,13 @@ class _FlashAttention(torch.autograd.Function):
     """autograd wrapper: Triton forward saves (q, k, v, o, lse); Triton backward returns dq, dk, dv."""
 
     @staticmethod
-    def forward(ctx, q, k, v, causal: bool, scale: float, return_lse: bool = False):  # type: ignore[override]
-        o, lse = _flash_fwd(q, k, v, causal, scale)
+    def forward(ctx, q, k, v, causal: bool, scale: float, return_lse: bool = False,  # type: ignore[override]
+                off: int = 0):
+        o, lse = _flash_fwd(q, k, v, causal, scale, off)
         ctx.save_for_backward(q, k, v, o, lse)
         ctx.causal = causal
         ctx.scale = scale
+        ctx.off = off
         if return_lse:
             return o, lse * _LN2                                                  # natural log, (B, H, Nq)
         return o
@@ -397,12 +408,13 @@ class _FlashAttention(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, do, dlse=None):  # type: ignore[override]
         q, k, v, o, lse = ctx.saved_tensors
-        dq, dk, dv = _flash_bwd(do, q, k, v, o, lse, ctx.causal, ctx.scale, dlse)
-        return dq, dk, dv, None, None, None
+        dq, dk, dv = _flash_bwd(do, q, k, v, o, lse, ctx.causal, ctx.scale, dlse, ctx.off)
+        return dq, dk, dv, None, None, None, None
 
 
 # ------------------------------------------------------------------------------------------ public
-def _why_not(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> str | None:
+def _why_not(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool,
+             causal_align: str = "top_left") -> str | None:
     gqa = (isinstance(q, torch.Tensor) and isinstance(k, torch.Tensor) and q.dim() == k.dim() == 4
            and q.shape[0] == k.shape[0] and k.shape[1] >= 1 and q.shape[1] != k.shape[1])
     if gqa:  # grouped-query: k, v share (B, Hkv); Hkv divides H
@@ -419,26 +431,30 @@ def _why_not(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) ->
         return f"k has Nk = {k.shape[2]} tokens but v has {v.shape[2]}; they must match"
     if not (q.shape[3] == k.shape[3] == v.shape[3]):
         return f"head dims differ (q {q.shape[3]}, k {k.shape[3]}, v {v.shape[3]}); they must be equal"
-    if causal and q.shape[2] != k.shape[2]:
-        return (f"causal attention needs Nq == Nk, got Nq = {q.shape[2]}, Nk = {k.shape[2]} "
-                "(use causal=False or the reference backend)")
+    if causal_align not in CAUSAL_ALIGNS:
+        return f"causal_align must be one of {sorted(CAUSAL_ALIGNS)}, got {causal_align!r}"
+    if causal and causal_offset(causal_align, q.shape[2], k.shape[2]) < 0:
+        return (f"bottom-right causal attention with Nq = {q.shape[2]} > Nk = {k.shape[2]} leaves query rows "
+                "with no key (use the reference backend, which outputs zeros there)")
     return why_not_runnable(q)
 
 
-def triton_supports(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> bool:
+def triton_supports(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool,
+                    causal_align: str = "top_left") -> bool:
     """True if :func:`flash_attention_triton` accepts these inputs.
 
     Needs: (B, H, N, D) fp16/bf16 tensors on one CUDA device (k, v may have Hkv heads with Hkv
     dividing H: grouped-query / multi-query attention, K/V read as stored) (or CPU under ``TRITON_INTERPRET=1``),
-    equal head dims D <= 128 (non powers of two are padded), Nk of k and v equal, and Nq == Nk when
-    ``causal``. fp32 returns False (the ``auto`` dispatcher then uses the exact reference).
+    equal head dims D <= 128 (non powers of two are padded), Nk of k and v equal; when ``causal``,
+    any Nq, Nk with ``causal_align="top_left"`` (query i sees keys j <= i) and Nq <= Nk with
+    ``"bottom_right"`` (j <= i + Nk - Nq). fp32 returns False (the ``auto`` dispatcher then uses the exact reference).
     """
-    return _why_not(q, k, v, causal) is None
+    return _why_not(q, k, v, causal, causal_align) is None
 
 
 def flash_attention_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
                            scale: float | None = None, *, return_lse: bool = False,
-                           ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+                           causal_align: str = "top_left") -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Exact softmax attention ``softmax(scale * q k^T [+ causal mask]) v`` with Triton kernels.
 
     Args:
@@ -446,7 +462,8 @@ def flash_attention_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ca
         k: (B, Hkv, Nk, D), same dtype and device as ``q``; Hkv divides H (grouped-query attention:
             query head h reads K/V head h // (H / Hkv); dK, dV sum over the group in-kernel).
         v: (B, Hkv, Nk, D).
-        causal: query i attends to keys 0..i (requires Nq == Nk).
+        causal: query i attends to keys j <= i + offset, offset 0 (``causal_align="top_left"``, SDPA)
+            or Nk - Nq (``"bottom_right"``, FlashAttention-2; needs Nq <= Nk).
         scale: multiplier of ``q k^T``; None means ``D ** -0.5``.
         return_lse: also return the row log-sum-exp of the scaled scores, (B, H, Nq) fp32, natural
             log; differentiable (its gradient enters the backward through ``delta``).
@@ -458,7 +475,7 @@ def flash_attention_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ca
     Raises:
         DanluError: unsupported input (see :func:`triton_supports`), with the reason.
     """
-    reason = _why_not(q, k, v, bool(causal))
+    reason = _why_not(q, k, v, bool(causal), causal_align)
     if reason is not None:
         raise DanluError(f"{_BACKEND}: {reason}")
     if scale is None:
@@ -466,4 +483,5 @@ def flash_attention_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ca
     scale = float(scale)
     if not math.isfinite(scale):
         raise DanluError(f"{_BACKEND}: scale must be a finite float, got {scale}")
-    return _FlashAttention.apply(q, k, v, bool(causal), scale, bool(return_lse))
+    off = causal_offset(causal_align, q.shape[2], k.shape[2]) if causal else 0
+    return _FlashAttention.apply(q, k, v, bool(causal), scale, bool(return_lse), off)
