@@ -250,6 +250,32 @@ def test_gpu_shapes(nq, nk, d, causal, dtype):
     check_against_sdpa(2, 4, nq, nk, d, causal, dtype)
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize(("hq", "hkv", "nq", "nk", "align"), [
+    (8, 2, 1000, 3000, "bottom_right"), (8, 1, 2048, 2048, "top_left"), (4, 4, 300, 4096, "bottom_right"),
+])
+def test_gpu_features(hq, hkv, nq, nk, align):
+    """GQA/MQA, causal alignment and return_lse at real shapes (bf16) vs float64 SDPA on repeated K/V."""
+    g = torch.Generator().manual_seed(41)
+    q = torch.randn(2, hq, nq, 128, generator=g).to(DEVICE, torch.bfloat16).requires_grad_()
+    k, v = (torch.randn(2, hkv, nk, 128, generator=g).to(DEVICE, torch.bfloat16).requires_grad_() for _ in range(2))
+    do = torch.randn(2, hq, nq, 128, generator=g).to(DEVICE, torch.bfloat16)
+    o, lse = flash_attention_triton(q, k, v, True, None, causal_align=align, return_lse=True)
+    got = [o, *torch.autograd.grad(o, (q, k, v), do)]
+    ins = [t.detach().double().requires_grad_() for t in (q, k, v)]
+    rep = hq // hkv
+    keep = torch.ones(nq, nk, dtype=torch.bool, device=DEVICE).tril(nk - nq if align == "bottom_right" else 0)
+    kr, vr = ins[1].repeat_interleave(rep, 1), ins[2].repeat_interleave(rep, 1)
+    ro = F.scaled_dot_product_attention(ins[0], kr, vr, attn_mask=keep)
+    ref = [ro, *torch.autograd.grad(ro, ins, do.double())]
+    s = (ins[0] @ kr.transpose(-1, -2)).detach() * 128 ** -0.5
+    assert (lse.double() - torch.logsumexp(s.masked_fill(~keep, float("-inf")), -1)).abs().max() <= 1e-2
+    tol_o, tol_g = TOL[torch.bfloat16]
+    assert rel(got[0], ref[0]) <= tol_o
+    for name, x, y in zip("qkv", got[1:], ref[1:]):
+        assert rel(x, y) <= tol_g, f"d{name} rel err {rel(x, y):.2e} > {tol_g}"
+
+
 # ------------------------------------------------------------------------------ interpreter launcher
 @pytest.mark.skipif(INTERPRET, reason="already inside the interpreter run")
 def test_kernels_under_triton_interpreter(run_under_triton_interpreter):

@@ -263,6 +263,23 @@ def test_gpu_shapes(n, dk, dv, chunk, normalize, with_state, dtype):
     check(n, dk, dv, chunk, normalize, with_state, dtype, reference=chunked, b=2, h=4)
 
 
+@pytest.mark.gpu
+def test_gpu_fp16_64k_tokens_state_beyond_fp16_range():
+    """N = 64k fp16, positive k ~ 1.5 and v ~ 1: Σ kᵀv reaches ~1e5 per entry (fp16 max 65504).
+
+    Reference: the chunked form in float64 on the same inputs; o and dv (the normalizer-free grads)."""
+    b, h, n, d = 1, 2, 65536, 64
+    q, k, v = (_around(sc, b, h, n, d, seed=i).requires_grad_() for i, sc in enumerate((0.05, 1.5, 1.0)))
+    o, st = linear_attention_triton(q, k, v, normalize=True, chunk_size=64, output_final_state=True)
+    do = torch.randn(b, h, n, d, generator=torch.Generator().manual_seed(3)).to(DEVICE, torch.float16)
+    dv = torch.autograd.grad(o, v, do)[0]
+    ins = [t.detach().double().requires_grad_() for t in (q, k, v)]
+    ro, rst = chunked_linear_attention(*ins, normalize=True, chunk_size=64)
+    rdv = torch.autograd.grad(ro, ins[2], do.double())[0]
+    assert rst.kv.abs().max() > 65504 and torch.isfinite(o).all() and torch.isfinite(dv).all()
+    assert rel(o, ro) <= 2e-3 and rel(dv, rdv) <= 3e-3 and rel(st.kv, rst.kv) <= 1e-4
+
+
 # ------------------------------------------------------------------------------ interpreter launcher
 @pytest.mark.skipif(INTERPRET, reason="already inside the interpreter run")
 def test_kernels_under_triton_interpreter(run_under_triton_interpreter):
