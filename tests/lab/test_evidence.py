@@ -105,3 +105,12 @@ def test_combinators_and_describe():
     assert seeds_for(7, 3) == [7, 8, 9]
     with pytest.raises(ValueError):
         seeds_for(0, 0)
+
+
+def test_ratio_text_rounds_large_ratios_to_three_significant_digits():
+    import math
+
+    from danlu.lab.evidence import Estimate, ratio_text
+
+    assert ratio_text(Estimate.of(math.log(3.104), 0.05)).startswith("3.10x (2.95-3.26x")
+    assert ratio_text(Estimate.of(math.log(14669.9), math.log(12.66))) == "14700x (1160-186000x, 95% CI, 5 repeats)"

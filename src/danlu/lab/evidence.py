@@ -156,11 +156,17 @@ def log_ratio(numerator: Sequence[float], denominator: Sequence[float], **kw: An
     return estimate([math.log(a / b) for a, b in zip(numerator, denominator)], **kw)
 
 
+def _times(x: float) -> str:
+    """A ratio with two decimals below 100 and three significant digits above (``14700``, not ``14669.90``)."""
+    return f"{x:.2f}" if abs(x) < 100 else f"{float(f'{x:.3g}'):.0f}"
+
+
 def ratio_text(e: Estimate, what: str = "repeats") -> str:
     """A log-ratio estimate as ``"3.10x (2.80-3.40x, 95% CI, 5 repeats)"``."""
     if e.n < 2 or not math.isfinite(e.half_width):
-        return f"{math.exp(e.mean):.2f}x (1 {what.rstrip('s')}, no interval)"
-    return f"{math.exp(e.mean):.2f}x ({math.exp(e.lo):.2f}-{math.exp(e.hi):.2f}x, {e.level:.0%} CI, {e.n} {what})"
+        return f"{_times(math.exp(e.mean))}x (1 {what.rstrip('s')}, no interval)"
+    return (f"{_times(math.exp(e.mean))}x ({_times(math.exp(e.lo))}-{_times(math.exp(e.hi))}x, "
+            f"{e.level:.0%} CI, {e.n} {what})")
 
 
 def decide(e: Estimate, margin: float = 0.0, *, higher_is_better: bool = True) -> Decision:
