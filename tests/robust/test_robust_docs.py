@@ -15,6 +15,7 @@ BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
 
 @pytest.mark.parametrize("i", range(len(BLOCKS)))
 def test_doc_example_runs(i, capsys):
+    assert "assert " in BLOCKS[i], f"example {i} must state its promise with an assert"
     exec(compile(BLOCKS[i], f"docs/robust.md block {i}", "exec"), {})
 
 

@@ -18,4 +18,5 @@ def test_the_doc_has_examples() -> None:
 @pytest.mark.parametrize("i", range(len(BLOCKS)))
 def test_example_runs(i: int, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    assert "assert " in BLOCKS[i], f"example {i} must state its promise with an assert"
     exec(compile(BLOCKS[i], f"docs/vision.md block {i}", "exec"), {"__name__": "__doc_example__"})
