@@ -30,14 +30,15 @@ Corpus: a character stream of date-normalisation lines (``"friday, march 12, 202
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import torch
 from torch.utils.data import TensorDataset
 
 from danlu.lab import CardContext, CardResult, card
+from danlu.lab.cards._attention_common import seconds
 from danlu.lab.evidence import Estimate, all_of, decide, estimate, log_ratio, paired, ratio_text, seeds_for
+from danlu.lab.threads import one_thread
 
 EQUIV = 0.05        # nats/char: |GRU - LSTM| held-out CE must stay inside this
 MAX_RATIO = 4.0     # the 4-layer step must cost less than this many 1-layer steps
@@ -137,17 +138,22 @@ def _step_times(b: dict[str, Any], vocab: int, data: TensorDataset) -> dict[str,
     emb = models[1].embedding(x).detach()
     for k in (1, 4):
         step(k)  # warm-up
-    for _ in range(b["repeats"]):
-        for k in (1, 4):
-            t0 = time.perf_counter()
-            for _ in range(b["inner"]):
-                step(k)
-            out[f"step{k}"].append((time.perf_counter() - t0) / b["inner"])
-            with torch.no_grad():
-                t0 = time.perf_counter()
-                for _ in range(b["inner"]):
-                    models[k].rnn(emb)
-                out[f"rnn{k}"].append((time.perf_counter() - t0) / b["inner"])
+    cpu = torch.device("cpu")
+
+    def steps(k: int) -> None:
+        for _ in range(b["inner"]):
+            step(k)
+
+    @torch.no_grad()
+    def forwards(k: int) -> None:
+        for _ in range(b["inner"]):
+            models[k].rnn(emb)
+
+    with one_thread(cpu):  # the lab's load-independent clock: this thread's CPU time, one torch thread
+        for _ in range(b["repeats"]):
+            for k in (1, 4):
+                out[f"step{k}"].append(seconds(lambda k=k: steps(k), cpu) / b["inner"])
+                out[f"rnn{k}"].append(seconds(lambda k=k: forwards(k), cpu) / b["inner"])
     return out
 
 

@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import math
 import statistics
-import time
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from danlu.lab import CardContext, CardResult, card
+from danlu.lab.cards._attention_common import seconds
 from danlu.lab.evidence import Estimate, all_of, decide, log_ratio, paired, ratio_text, seeds_for
+from danlu.lab.threads import one_thread
 
 EQ_TOL = 1e-10
 SEL_MARGIN = 10.0
@@ -91,18 +92,12 @@ def _train(seed: int, selective: bool, b: dict[str, Any], device: str) -> float:
     return 100 * evaluate_lm(model, xte.to(device), yte.to(device))
 
 
-def _median_time(fn, device: str, reps: int) -> list[float]:
+def _times(fn, device: str, reps: int) -> list[float]:
+    """``reps`` timings of ``fn()`` after a warm-up, on the lab's clock (thread CPU time / synced GPU time)."""
+    dev = torch.device(device)
     fn()
-    out = []
-    for _ in range(reps):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        out.append(time.perf_counter() - t0)
-    return out
+    with one_thread(dev):
+        return [seconds(fn, dev) for _ in range(reps)]
 
 
 @torch.no_grad()
@@ -120,8 +115,8 @@ def _sweep(lengths: list[int], reps: int, device: str) -> dict[int, tuple[list[f
              "C": torch.randn(1, n, L, generator=g)}
         a = {k: v.to(device) for k, v in a.items()}
         q = torch.randn(1, 4, L, d_model // 4, generator=g).to(device, att_dtype)
-        ts = _median_time(lambda a=a: selective_scan(**a, delta_softplus=True, backend=backend), device, reps)
-        ta = _median_time(lambda q=q: F.scaled_dot_product_attention(q, q, q, is_causal=True), device, reps)
+        ts = _times(lambda a=a: selective_scan(**a, delta_softplus=True, backend=backend), device, reps)
+        ta = _times(lambda q=q: F.scaled_dot_product_attention(q, q, q, is_causal=True), device, reps)
         res[L] = (ts, ta)
     return res
 

@@ -16,13 +16,14 @@ O(L log L) work in a few large ops, the recurrence O(L) work in L small sequenti
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import torch
 
 from danlu.lab import CardContext, CardResult, card
+from danlu.lab.cards._attention_common import loglog_slope, seconds
 from danlu.lab.evidence import Estimate, estimate, log_ratio, ratio_text, seeds_for
+from danlu.lab.threads import one_thread
 
 TOL = 1e-10
 
@@ -47,11 +48,7 @@ def _params(seed: int, H: int, n_half: int, dtype: torch.dtype) -> tuple[torch.T
     return dt.to(dtype), A.to(cdt), C.to(cdt)
 
 
-def _slope(lengths: list[int], times: list[float]) -> float:
-    x = [math.log(v) for v in lengths]
-    y = [math.log(v) for v in times]
-    mx, my = sum(x) / len(x), sum(y) / len(y)
-    return sum((a - mx) * (b - my) for a, b in zip(x, y)) / sum((a - mx) ** 2 for a in x)
+_CPU = torch.device("cpu")  # the timing sweep runs on the CPU: the clock is this thread's CPU time
 
 
 def _timings(b: dict[str, Any], seed: int) -> dict[str, list[list[float]]]:
@@ -59,16 +56,14 @@ def _timings(b: dict[str, Any], seed: int) -> dict[str, list[list[float]]]:
 
     dt, A, C = _params(seed, b["H"], b["n_half"], torch.float32)
     out: dict[str, list[list[float]]] = {"convolution (FFT)": [], "recurrence": []}
-    with torch.no_grad():
+    with torch.no_grad(), one_thread():
         for _ in range(b["repeats"]):
             rows: dict[str, list[float]] = {k: [] for k in out}
             for L in b["lengths"]:
                 u = torch.randn(1, b["H"], L)
                 for name, fn in (("convolution (FFT)", lambda u=u, L=L: fft_conv(u, s4d_kernel(dt, A, C, L))),
                                  ("recurrence", lambda u=u: s4d_recurrence(u, dt, A, C))):
-                    t0 = time.perf_counter()
-                    fn()
-                    rows[name].append(time.perf_counter() - t0)
+                    rows[name].append(seconds(fn, _CPU))
             for k in out:
                 out[k].append(rows[k])
     return out
@@ -114,7 +109,7 @@ def ssm_s4(ctx: CardContext) -> CardResult:
     held = verdict(worst)
     times = _timings(b, ctx.seed)
     lengths = list(b["lengths"])
-    slopes = {k: estimate([_slope(lengths, r) for r in reps]) for k, reps in times.items()}
+    slopes = {k: estimate([loglog_slope(lengths, r) for r in reps]) for k, reps in times.items()}
     speed = log_ratio([r[-1] for r in times["recurrence"]], [r[-1] for r in times["convolution (FFT)"]])
     for i, L in enumerate(lengths):
         table.append({"L": L, **{f"{k} ms (median)": sorted(r[i] for r in reps)[len(reps) // 2] * 1e3
