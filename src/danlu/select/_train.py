@@ -154,28 +154,31 @@ def mean_over_seeds(per_seed: list[Tensor], name: str) -> Tensor:
     return (total / count).float()
 
 
-def tracked_score(name: str, label: str, tracker: Callable[[int], Any], result: Callable[[Any], Tensor],
-                  model_factory: ModelFactory, dataset: TensorDataset, *, epochs: int, seeds: int | Sequence[int],
-                  batch_size: int, device: torch.device | str | None, optimizer: OptimizerFactory | None,
-                  progress: bool, why: str) -> Tensor:
-    """A score recorded during training by a callback (forgetting, AUM), averaged over seeds: (N,).
+def score_over_seeds(name: str, label: str, model_factory: ModelFactory, dataset: TensorDataset, *,
+                     score: Callable[[nn.Module, Any, torch.device], Tensor], epochs: int,
+                     seeds: int | Sequence[int], batch_size: int, device: torch.device | str | None,
+                     optimizer: OptimizerFactory | None, progress: bool, tracker: Callable[[int], Any] | None = None,
+                     needs_training: str = "") -> Tensor:
+    """The loop every score shares: per seed, train a scorer, score every example; the mean over seeds (N,).
 
-    ``tracker(n)`` builds the trainer callback for ``n`` examples, ``result(callback)`` reads its
-    per-example values after training; ``why`` says why the score needs ``epochs >= 1``.
+    ``score(model, callback, device)`` gives the per-example values of one trained scorer;
+    ``tracker(n)`` (optional) builds a trainer callback for ``n`` examples that records during training
+    (forgetting, AUM), handed to ``score`` as ``callback``. ``needs_training`` (non-empty) says why
+    the score needs ``epochs >= 1``.
     """
     from danlu.runtime import resolve_device
 
     _, y = check_dataset(dataset)
     check_counts(epochs, batch_size)
-    if epochs < 1:
-        raise DanluError(f"{name} needs epochs >= 1 ({why}), got {epochs}")
+    if needs_training and epochs < 1:
+        raise DanluError(f"{name} needs epochs >= 1 ({needs_training}), got {epochs}")
     dev, seeds = resolve_device(device), seed_list(seeds)
     per_seed = []
     with progress_bar(label, len(seeds), progress) as advance:
         for s in seeds:
-            cb = tracker(len(y))
-            train_scorer(model_factory, dataset, seed=s, epochs=epochs, batch_size=batch_size, device=dev,
-                         optimizer=optimizer, callbacks=[cb])
-            per_seed.append(result(cb))
+            cb = tracker(len(y)) if tracker is not None else None
+            model = train_scorer(model_factory, dataset, seed=s, epochs=epochs, batch_size=batch_size, device=dev,
+                                 optimizer=optimizer, callbacks=[cb] if cb is not None else ())
+            per_seed.append(score(model, cb, dev))
             advance(1)
     return mean_over_seeds(per_seed, name)

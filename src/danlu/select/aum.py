@@ -21,7 +21,7 @@ from danlu.errors import DanluError
 from danlu.select._train import (
     ModelFactory,
     OptimizerFactory,
-    tracked_score,
+    score_over_seeds,
 )
 from danlu.select.spec import register_score
 
@@ -70,6 +70,7 @@ def aum(model_factory: ModelFactory, dataset: TensorDataset, *, epochs: int = 5,
 
     Arguments as :func:`danlu.select.el2n`; ``epochs`` >= 1 (margins are recorded during training).
     """
-    return tracked_score("aum", "AUM", MarginTracker, MarginTracker.aum, model_factory, dataset, epochs=epochs,
-                         seeds=seeds, batch_size=batch_size, device=device, optimizer=optimizer, progress=progress,
-                         why="margins are recorded during training")
+    return score_over_seeds("aum", "AUM", model_factory, dataset, score=lambda _, cb, __: cb.aum(),
+                            tracker=MarginTracker, epochs=epochs, seeds=seeds, batch_size=batch_size, device=device,
+                            optimizer=optimizer, progress=progress,
+                            needs_training="margins are recorded during training")

@@ -14,17 +14,12 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from danlu.runtime import resolve_device
 from danlu.select._train import (
     ModelFactory,
     OptimizerFactory,
-    check_counts,
     check_dataset,
-    mean_over_seeds,
     predict,
-    progress_bar,
-    seed_list,
-    train_scorer,
+    score_over_seeds,
 )
 from danlu.select.spec import register_score
 
@@ -52,14 +47,9 @@ def el2n(model_factory: ModelFactory, dataset: TensorDataset, *, epochs: int = 2
         progress: show a progress bar.
     """
     x, y = check_dataset(dataset)
-    check_counts(epochs, batch_size)
-    dev, seeds = resolve_device(device), seed_list(seeds)
-    per_seed = []
-    with progress_bar("EL2N", len(seeds), progress) as advance:
-        for s in seeds:
-            model = train_scorer(model_factory, dataset, seed=s, epochs=epochs, batch_size=batch_size, device=dev,
-                                 optimizer=optimizer)
-            probs = predict(model, x, batch_size, dev).double().softmax(1)  # (N, C)
-            per_seed.append(el2n_from_probs(probs, y))
-            advance(1)
-    return mean_over_seeds(per_seed, "el2n")
+
+    def score(model: torch.nn.Module, _: object, dev: torch.device) -> Tensor:
+        return el2n_from_probs(predict(model, x, batch_size, dev).double().softmax(1), y)  # probs (N, C) -> (N,)
+
+    return score_over_seeds("el2n", "EL2N", model_factory, dataset, score=score, epochs=epochs, seeds=seeds,
+                            batch_size=batch_size, device=device, optimizer=optimizer, progress=progress)

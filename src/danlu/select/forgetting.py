@@ -26,7 +26,7 @@ from danlu.errors import DanluError
 from danlu.select._train import (
     ModelFactory,
     OptimizerFactory,
-    tracked_score,
+    score_over_seeds,
 )
 from danlu.select.spec import register_score
 
@@ -83,6 +83,7 @@ def forgetting(model_factory: ModelFactory, dataset: TensorDataset, *, epochs: i
     Higher = harder; a seed that never learned an example counts its presentations. Arguments as
     :func:`danlu.select.el2n`; ``epochs`` must be at least 1 (events happen during training).
     """
-    return tracked_score("forgetting", "forgetting events", ForgettingTracker, ForgettingTracker.counts,
-                         model_factory, dataset, epochs=epochs, seeds=seeds, batch_size=batch_size, device=device,
-                         optimizer=optimizer, progress=progress, why="events are counted during training")
+    return score_over_seeds("forgetting", "forgetting events", model_factory, dataset,
+                            score=lambda _, cb, __: cb.counts(), tracker=ForgettingTracker, epochs=epochs,
+                            seeds=seeds, batch_size=batch_size, device=device, optimizer=optimizer,
+                            progress=progress, needs_training="events are counted during training")

@@ -25,16 +25,11 @@ from torch.utils.data import TensorDataset
 
 from danlu.errors import DanluError
 from danlu.registry import Registry
-from danlu.runtime import resolve_device
 from danlu.select._train import (
     ModelFactory,
     OptimizerFactory,
-    check_counts,
     check_dataset,
-    mean_over_seeds,
-    progress_bar,
-    seed_list,
-    train_scorer,
+    score_over_seeds,
 )
 from danlu.select.spec import register_score
 
@@ -116,13 +111,9 @@ def grand(model_factory: ModelFactory, dataset: TensorDataset, *, epochs: int = 
     the paper's GraNd; ``batch_size`` is also the vmap chunk.
     """
     x, y = check_dataset(dataset)
-    check_counts(epochs, batch_size)
-    dev, seeds = resolve_device(device), seed_list(seeds)
-    per_seed = []
-    with progress_bar("GraNd", len(seeds), progress) as advance:
-        for s in seeds:
-            model = train_scorer(model_factory, dataset, seed=s, epochs=epochs, batch_size=batch_size, device=dev,
-                                 optimizer=optimizer)
-            per_seed.append(grad_norms(model, x, y, chunk=batch_size).detach().double().cpu())
-            advance(1)
-    return mean_over_seeds(per_seed, "grand")
+
+    def score(model: nn.Module, _: object, __: torch.device) -> Tensor:
+        return grad_norms(model, x, y, chunk=batch_size).detach().double().cpu()
+
+    return score_over_seeds("grand", "GraNd", model_factory, dataset, score=score, epochs=epochs, seeds=seeds,
+                            batch_size=batch_size, device=device, optimizer=optimizer, progress=progress)
