@@ -16,8 +16,8 @@ def test_hippo_card_numbers():
 
 
 def test_s4_card_slope_and_params():
-    assert math.isclose(ssm_s4._slope([1, 2, 4], [3.0, 6.0, 12.0]), 1.0)
-    assert math.isclose(ssm_s4._slope([1, 2, 4], [1.0, 4.0, 16.0]), 2.0)
+    assert math.isclose(ssm_s4.loglog_slope([1, 2, 4], [3.0, 6.0, 12.0]), 1.0)
+    assert math.isclose(ssm_s4.loglog_slope([1, 2, 4], [1.0, 4.0, 16.0]), 2.0)
     dt, A, C = ssm_s4._params(0, 4, 3, ssm_s4.torch.float64)
     assert (A.real < 0).all() and (dt > 0).all()
 
